@@ -1,0 +1,59 @@
+"""ClickHouse through clickhouse-connect: one connect function and the migration runner.
+
+The DSN decides the engine: ``chdb:///path`` is the embedded engine (the default; one process
+may hold the folder at a time), ``http://user:pass@host:8123/db`` a server.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from schemas import migrations
+
+MIGRATIONS_TABLE = "llmwatch_migrations"
+
+
+class ClickHouseUnavailable(RuntimeError):
+    """Cannot open the configured ClickHouse."""
+
+
+def connect(dsn: str) -> Client:
+    """A client for the DSN; an embedded data folder is created if missing."""
+    if dsn.startswith("chdb://"):
+        Path(dsn[len("chdb://"):]).mkdir(parents=True, exist_ok=True)
+    try:
+        return clickhouse_connect.get_client(dsn=dsn)
+    except Exception as exc:
+        hint = (
+            "another process (a running worker?) holds the embedded data folder; stop it or point "
+            "LLMWATCH_CLICKHOUSE_DSN elsewhere"
+            if dsn.startswith("chdb://")
+            else "check the server is up and LLMWATCH_CLICKHOUSE_DSN is right"
+        )
+        raise ClickHouseUnavailable(f"cannot open ClickHouse at {dsn}: {exc}. Fix: {hint}") from exc
+
+
+def migrate(client: Client, **params: Any) -> list[str]:
+    """Apply the migrations not applied yet, in order; returns their names.
+
+    ``params`` fill ``{placeholders}`` in the DDL (for example ``raw_ttl_days``).
+    """
+    params.setdefault("raw_ttl_days", 90)
+    client.command(
+        f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
+        "(version UInt32, name String, applied_at DateTime DEFAULT now()) "
+        "ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+    done = {row[0] for row in client.query(f"SELECT version FROM {MIGRATIONS_TABLE}").result_rows}
+    applied = []
+    for migration in migrations():
+        if migration.version in done:
+            continue
+        for statement in migration.statements(**params):
+            client.command(statement)
+        client.insert(MIGRATIONS_TABLE, [[migration.version, migration.name]], column_names=["version", "name"])
+        applied.append(f"{migration.version:04d}_{migration.name}")
+    return applied

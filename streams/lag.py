@@ -1,0 +1,79 @@
+"""Consumer-group progress read from Kafka: committed offsets against end offsets.
+
+Committed offsets move only after ClickHouse accepted a batch, so a lag of zero means every
+message up to the end of the topic is stored or dead-lettered.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Iterable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+
+async def consumer_lag(bootstrap: str, group: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
+    """Messages not yet committed by ``group``, per partition of ``topics``."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await consumer.start()
+    await admin.start()
+    try:
+        partitions = await _partitions(admin, topics)
+        if not partitions:
+            return {}
+        ends = await consumer.end_offsets(partitions)
+        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        return {
+            tp: ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
+            for tp in partitions
+        }
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def topic_size(bootstrap: str, topic: str) -> int:
+    """Messages in a topic (sum of end offsets; no compaction or retention assumed)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await consumer.start()
+    await admin.start()
+    try:
+        partitions = await _partitions(admin, [topic])
+        if not partitions:
+            return 0
+        begins = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
+        return sum(ends[tp] - begins[tp] for tp in partitions)
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def _partitions(admin: AIOKafkaAdminClient, topics: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of the topics that exist (missing topics have none)."""
+    out = []
+    for desc in await admin.describe_topics(list(topics)):
+        if desc.get("error_code", 0) == 0:
+            out.extend(TopicPartition(desc["topic"], p["partition"]) for p in desc["partitions"])
+    return sorted(out)
+
+
+async def wait_caught_up(bootstrap: str, group: str, topics: Iterable[str], timeout_s: float, poll_s: float = 0.5) -> bool:
+    """Wait until ``group`` has committed every message of ``topics``; False on timeout."""
+    topics = list(topics)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        try:
+            lag = await consumer_lag(bootstrap, group, topics)
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            lag = {}  # group coordinator still loading on a fresh broker
+        if lag and sum(lag.values()) == 0:
+            return True
+        await asyncio.sleep(poll_s)
+    return False

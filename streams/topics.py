@@ -1,0 +1,16 @@
+"""The topics llmwatch uses, created up front with the partition counts the settings ask for."""
+from __future__ import annotations
+
+from streams.config import Settings
+
+
+def topic_partitions(settings: Settings) -> dict[str, int]:
+    """Topic name -> partitions."""
+    return {settings.calls_topic: settings.topic_partitions, settings.dead_letter_topic: 1}
+
+
+def ensure_topics(settings: Settings) -> None:
+    """Create missing topics (existing ones are left as they are)."""
+    from streams.kafka_local import create_topics
+
+    create_topics(settings.kafka_bootstrap, topic_partitions(settings))

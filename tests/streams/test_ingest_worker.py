@@ -1,0 +1,140 @@
+"""The ingest path end to end on a real Kafka broker and the real embedded ClickHouse engine."""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import struct
+import time
+from collections import Counter
+
+import pytest
+
+from streams.codec import EventCodec, Limits
+from streams.dead_letter import HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, HEADER_TOPIC, parse_headers
+from streams.topics import ensure_topics
+from tests.streams.worker_harness import WorkerProcess, consume_all, produce, query, unique_settings
+
+CODEC = EventCodec()
+MAX_BYTES = 64 * 1024
+
+
+def valid_event(i: int) -> dict:
+    now_ms = int(time.time() * 1000)
+    return {
+        "event_id": f"evt-{i:06d}",
+        "timestamp_ms": now_ms - i,
+        "service_name": ("support-bot", "rag-search", "code-assist")[i % 3],
+        "request_model": ("gpt-4o-mini", "claude-3-5-sonnet")[i % 2],
+        "prompt_version": f"v{i % 3}",
+        "input_messages": [{"role": "user", "content": f"question number {i} — ünïcödé ok"}],
+        "output_text": f"answer {i}",
+        "retrieved_context": [f"passage {i}"],
+        "input_tokens": 10 + i % 50,
+        "output_tokens": 5 + i % 20,
+        "latency_ms": 100.0 + i % 700,
+        "cost_usd": 0.0001 * (i % 10),
+    }
+
+
+def valid_messages(n: int) -> list[tuple[bytes, bytes]]:
+    out = []
+    for i in range(n):
+        event = valid_event(i)
+        if i % 2:
+            raw = CODEC.encode_json(event)
+        else:
+            record = CODEC.decode(CODEC.encode_json(event)).record
+            raw = CODEC.encode_confluent(record, schema_id=1 + i % 4 // 2)  # v1 and v2 writers
+        out.append((event["service_name"].encode(), raw))
+    return out
+
+
+def malformed_messages(n: int) -> list[tuple[bytes | None, bytes, str]]:
+    """``n`` bad messages cycling through every kind of damage, with the reason each must get."""
+    good_avro = CODEC.encode_confluent(CODEC.decode(CODEC.encode_json(valid_event(1))).record)
+    good_json = CODEC.encode_json(valid_event(2))
+    bad_utf8_avro = good_avro.replace("question".encode(), b"quest\xff\xfen")
+    kinds = [
+        (good_avro[: len(good_avro) // 2], "truncated"),
+        (b"\x00" + struct.pack(">I", 999) + good_avro[5:], "unknown_schema_id"),
+        (good_json.replace(b"question", b"quest\xff\xfen"), "invalid_utf8"),
+        (bad_utf8_avro, "invalid_utf8"),
+        (b'{"event_id": "x", "timestamp_ms": 1}', "missing_field"),
+        (CODEC.encode_json({**valid_event(5), "latency_ms": "slow"}), "wrong_type"),
+        (CODEC.encode_json({**valid_event(3), "input_tokens": "lots"}), "wrong_type"),
+        (CODEC.encode_json({**valid_event(4), "output_text": "x" * MAX_BYTES}), "too_large"),
+        (b"", "empty"),
+    ]
+    return [(None, raw, reason) for (raw, reason), _ in zip(itertools.cycle(kinds), range(n))]
+
+
+@pytest.fixture
+def settings(kafka_bootstrap, tmp_path):
+    s = unique_settings(kafka_bootstrap, tmp_path, max_message_bytes=MAX_BYTES, batch_size=1000)
+    ensure_topics(s)
+    return s
+
+
+def test_each_malformed_kind_is_rejected_with_its_reason():
+    codec = EventCodec(limits=Limits(MAX_BYTES))
+    for _, raw, reason in malformed_messages(9):
+        with pytest.raises(ValueError) as err:
+            codec.decode(raw)
+        assert err.value.reason == reason, (raw[:60], err.value)
+
+
+def test_valid_and_malformed_traffic_lands_exactly_once(settings):
+    good = valid_messages(5000)
+    bad = malformed_messages(500)
+    mixed = good + [(k, v) for k, v, _ in bad]
+    # interleave so bad messages sit between good ones in every batch
+    mixed.sort(key=lambda kv: hash(kv[1]) % 9973)
+    worker = WorkerProcess(settings).start()
+    try:
+        asyncio.run(produce(settings.kafka_bootstrap, settings.calls_topic, mixed))
+        worker.wait_caught_up(timeout=180)
+        assert worker.alive(), worker.log_text()[-3000:]
+        dead = asyncio.run(consume_all(settings.kafka_bootstrap, settings.dead_letter_topic, expected=500))
+    finally:
+        worker.stop()
+
+    assert len(dead) == 500
+    reasons = Counter()
+    for record in dead:
+        headers = parse_headers(record.headers)
+        reasons[headers[HEADER_REASON]] += 1
+        assert headers[HEADER_TOPIC] == settings.calls_topic
+        assert int(headers[HEADER_PARTITION]) >= 0 and int(headers[HEADER_OFFSET]) >= 0
+    assert reasons == Counter(reason for _, _, reason in bad)
+    # the original bytes travel untouched
+    assert sorted(r.value or b"" for r in dead) == sorted(v for _, v, _ in bad)
+
+    rows = query(settings, "SELECT count(), uniqExact(event_id), countIf(schema_id = 0), countIf(schema_id > 0) FROM llm_calls FINAL")
+    assert rows == [(5000, 5000, 2500, 2500)]
+    raw_rows = query(settings, "SELECT count() FROM llm_calls")
+    assert raw_rows == [(5000,)]  # no replay happened, so not even unmerged duplicates
+
+
+def test_sigkill_mid_stream_then_restart_stores_every_event_once(settings):
+    n = 20000
+    asyncio.run(produce(settings.kafka_bootstrap, settings.calls_topic, valid_messages(n)))
+    worker = WorkerProcess(settings).start()
+    deadline = time.monotonic() + 120
+    from streams.lag import consumer_lag
+
+    # Kill once some but not all of the topic is committed: work is in flight.
+    while time.monotonic() < deadline:
+        lag = asyncio.run(consumer_lag(settings.kafka_bootstrap, settings.consumer_group, [settings.calls_topic]))
+        if lag and 0 < sum(lag.values()) < n:
+            break
+        time.sleep(0.2)
+    worker.kill()
+    remaining = sum(asyncio.run(consumer_lag(settings.kafka_bootstrap, settings.consumer_group, [settings.calls_topic])).values())
+    assert 0 < remaining < n, "the kill should land mid-stream"
+
+    worker.start()
+    try:
+        worker.wait_caught_up(timeout=240)
+    finally:
+        worker.stop()
+    assert query(settings, "SELECT count(), uniqExact(event_id) FROM llm_calls FINAL") == [(n, n)]
