@@ -41,6 +41,16 @@ case "$cmd" in
     ;;
   test)
     install "test,reference"
+    # The HTML report test renders in headless Chromium (Debian's package).
+    if ! command -v chromium >/dev/null 2>&1 && [ -z "${LLMWATCH_CHROMIUM:-}" ]; then
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing chromium for the report test"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+      else
+        echo "error: the report test needs Chromium: sudo apt-get install chromium (or set LLMWATCH_CHROMIUM)" >&2
+        exit 2
+      fi
+    fi
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   bench)

@@ -197,13 +197,16 @@ def main() -> None:
     speed = ""
     if args.speed:
         fresh = GroundingDetector()
-        sub = [to_event(r) for r in rows[: args.speed]]
+        step = max(1, len(rows) // args.speed)
+        sub = [to_event(r) for r in rows[::step][: args.speed]]  # all sources, in file order
         fresh.detect_batch(sub[:8])  # load the model
         t0 = time.time()
         for i in range(0, len(sub), 64):
             fresh.detect_batch(sub[i : i + 64])
         dt = time.time() - t0
-        speed = f"{len(sub) / dt:.1f} events/s ({len(sub)} events, batches of 64, uncached embeddings, {os.cpu_count()} CPU cores shared)"
+        loadavg = os.getloadavg()[0]
+        speed = (f"{len(sub) / dt:.1f} events/s ({len(sub)} events from every source, batches of 64, "
+                 f"embedder {backend}, {os.cpu_count()} CPU cores, load average {loadavg:.1f} during the run)")
         print(speed)
     if args.write:
         Path(args.write).write_text(_report(lines, speed, model))

@@ -38,6 +38,7 @@ SEED = 0
 C_GRID = (1.0, 4.0, 16.0)
 SIM_BENIGN_QUANTILE = 1.0  # the similarity layer alone never fires on a training benign row (+ margin)
 SIM_MARGIN = 0.01
+SIM_FLOOR = 0.75  # never let the similarity layer fire alone below this cosine
 SIM_SCALE = 25.0
 
 
@@ -117,7 +118,7 @@ def fit_pipeline(x: np.ndarray, y: np.ndarray, strata: np.ndarray, maxsim: np.nd
             best_c, best_loss, best_oof = c, loss, oof
     threshold = _pick_threshold(y, best_oof, max_fpr)
     lr = _fit_lr(x, y, best_c)
-    sim_threshold = float(max(np.quantile(maxsim[y == 0], SIM_BENIGN_QUANTILE) + SIM_MARGIN, 0.5))
+    sim_threshold = float(max(np.quantile(maxsim[y == 0], SIM_BENIGN_QUANTILE) + SIM_MARGIN, SIM_FLOOR))
     model = LogisticModel(
         coef=lr.coef_.ravel().astype(np.float64), intercept=float(lr.intercept_[0]),
         feature_names=tuple(feature_names(x.shape[1] - len(FAMILIES) - 2)), threshold=threshold,
@@ -269,7 +270,7 @@ def render(overall, per_source, loso, layer_only, fired_by, thresholds, cs, sim_
         "",
         "Every number below is out of sample: the logistic regression, its C (inner 5-fold CV), the classifier"
         f" threshold (max F1 with FPR <= {args.max_fpr:.0%} on inner out-of-fold probabilities) and the similarity threshold"
-        f" ({SIM_BENIGN_QUANTILE:.0%} benign quantile) are all chosen on the training folds only. Detector threshold: 0.5 on the"
+        f" (max training-benign similarity + {SIM_MARGIN}, at least {SIM_FLOOR}) are all chosen on the training folds only. Detector threshold: 0.5 on the"
         " combined score (each layer is centred so its own operating point is 0.5).",
         "",
         "## Stratified 5-fold CV (strata = source x label)",

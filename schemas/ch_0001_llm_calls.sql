@@ -35,10 +35,13 @@ CREATE TABLE IF NOT EXISTS llm_calls
     span_id                 String,
     attributes              Map(String, String),
     schema_id               UInt32,
+    kafka_topic             LowCardinality(String),
     kafka_partition         UInt32,
     kafka_offset            UInt64,
     -- set by ClickHouse when the insert lands: produce -> queryable latency is ingested_at - timestamp
-    ingested_at             DateTime64(3, 'UTC') DEFAULT now64(3)
+    ingested_at             DateTime64(3, 'UTC') DEFAULT now64(3),
+    -- Each part holds one batch, a contiguous offset range: the replay guard prunes by it.
+    INDEX idx_kafka_offset kafka_offset TYPE minmax GRANULARITY 64
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toDate(timestamp)

@@ -42,6 +42,7 @@ def migrate(client: Client, **params: Any) -> list[str]:
     ``params`` fill ``{placeholders}`` in the DDL (for example ``raw_ttl_days``).
     """
     params.setdefault("raw_ttl_days", 90)
+    params.setdefault("rollup_ttl_days", 400)
     client.command(
         f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
         "(version UInt32, name String, applied_at DateTime DEFAULT now()) "

@@ -30,6 +30,7 @@ class Settings:
     batch_size: int = 2000  # LLMWATCH_BATCH_SIZE: events per ClickHouse insert
     batch_within_s: float = 0.5  # LLMWATCH_BATCH_WITHIN_S: longest wait to fill a batch
     raw_ttl_days: int = 90  # LLMWATCH_RAW_TTL_DAYS
+    rollup_ttl_days: int = 400  # LLMWATCH_ROLLUP_TTL_DAYS
     consumer_group: str = "llmwatch"  # LLMWATCH_CONSUMER_GROUP (Faust app id)
     web_port: int = 0  # LLMWATCH_WEB_PORT: 0 = no web server
 
@@ -45,6 +46,7 @@ class Settings:
         "batch_size": "LLMWATCH_BATCH_SIZE",
         "batch_within_s": "LLMWATCH_BATCH_WITHIN_S",
         "raw_ttl_days": "LLMWATCH_RAW_TTL_DAYS",
+        "rollup_ttl_days": "LLMWATCH_ROLLUP_TTL_DAYS",
         "consumer_group": "LLMWATCH_CONSUMER_GROUP",
         "web_port": "LLMWATCH_WEB_PORT",
     }

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple, Sequence
 
 from streams.codec import DecodeError, EventCodec
 from streams.dead_letter import DeadLetter
+from streams.registry import RegistryUnavailable
 from streams.rows import llm_call_row
 
 log = logging.getLogger(__name__)
@@ -48,12 +49,12 @@ class IngestProcessor:
         for msg in messages:
             try:
                 decoded = self.codec.decode(msg.value)
-                row = llm_call_row(decoded.record, decoded.schema_id, msg.partition, msg.offset)
+                row = llm_call_row(decoded.record, decoded.schema_id, self.topic, msg.partition, msg.offset)
             except DecodeError as exc:
                 batch.dead_letters.append(self._dead(msg, exc.reason, exc.detail))
                 continue
-            except RuntimeError:
-                raise  # registry unreachable: not the message's fault, retry rather than reject
+            except RegistryUnavailable:
+                raise  # not the message's fault: the caller retries rather than rejecting it
             except Exception as exc:  # a bug or an input we did not foresee: still never lose the worker
                 log.exception("unexpected error decoding %s[%d]@%d", self.topic, msg.partition, msg.offset)
                 batch.dead_letters.append(self._dead(msg, "internal_error", repr(exc)))

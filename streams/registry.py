@@ -18,6 +18,10 @@ class UnknownSchemaError(LookupError):
     """No schema is registered under that id."""
 
 
+class RegistryUnavailable(RuntimeError):
+    """The registry could not be asked (network, 5xx): retry later, the message is not at fault."""
+
+
 class SchemaRegistry(Protocol):
     def get(self, schema_id: int) -> dict[str, Any]:  # pragma: no cover - protocol
         ...
@@ -39,7 +43,7 @@ class HttpSchemaRegistry:
     """A Confluent Schema Registry over its REST API (``GET /schemas/ids/{id}``), cached.
 
     Lookups happen once per id; a 404 (error_code 40403) is final, other failures raise
-    ``RuntimeError`` so the caller retries rather than dead-lettering valid data.
+    :class:`RegistryUnavailable` so the caller retries rather than dead-lettering valid data.
     """
 
     def __init__(self, url: str, timeout_s: float = 5.0, auth: tuple[str, str] | None = None) -> None:
@@ -52,14 +56,17 @@ class HttpSchemaRegistry:
         with self._lock:
             if schema_id in self._cache:
                 return self._cache[schema_id]
-        response = self._client.get(
-            f"{self.url}/schemas/ids/{schema_id}",
-            headers={"Accept": "application/vnd.schemaregistry.v1+json"},
-        )
+        try:
+            response = self._client.get(
+                f"{self.url}/schemas/ids/{schema_id}",
+                headers={"Accept": "application/vnd.schemaregistry.v1+json"},
+            )
+        except httpx.HTTPError as exc:
+            raise RegistryUnavailable(f"schema registry {self.url} unreachable: {exc!r}") from exc
         if response.status_code == 404:
             raise UnknownSchemaError(f"schema id {schema_id} not found in registry {self.url}")
         if response.status_code != 200:
-            raise RuntimeError(f"schema registry {self.url} answered {response.status_code}: {response.text[:200]}")
+            raise RegistryUnavailable(f"schema registry {self.url} answered {response.status_code}: {response.text[:200]}")
         body = response.json()
         if body.get("schemaType", "AVRO") != "AVRO":
             raise UnknownSchemaError(f"schema id {schema_id} is {body['schemaType']}, not AVRO")

@@ -39,6 +39,7 @@ LLM_CALL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("span_id", "String"),
     ("attributes", "Map(String, String)"),
     ("schema_id", "UInt32"),
+    ("kafka_topic", "LowCardinality(String)"),
     ("kafka_partition", "UInt32"),
     ("kafka_offset", "UInt64"),
 )  # ingested_at is left to ClickHouse's DEFAULT now64(3): the moment the insert lands
@@ -49,7 +50,7 @@ def to_datetime(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000.0, tz=UTC)
 
 
-def llm_call_row(record: Mapping[str, Any], schema_id: int, partition: int, offset: int) -> list[Any]:
+def llm_call_row(record: Mapping[str, Any], schema_id: int, topic: str, partition: int, offset: int) -> list[Any]:
     """One ``llm_calls`` row, in :data:`LLM_CALL_COLUMNS` order."""
     messages = record["input_messages"]
     ts = record["timestamp_ms"]
@@ -86,6 +87,7 @@ def llm_call_row(record: Mapping[str, Any], schema_id: int, partition: int, offs
         record["span_id"] or "",
         dict(record["attributes"]),
         schema_id,
+        topic,
         partition,
         offset,
     ]

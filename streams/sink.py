@@ -17,6 +17,8 @@ import logging
 import time
 from typing import Any, Callable, Sequence
 
+from streams.replay_guard import ReplayGuard
+
 log = logging.getLogger(__name__)
 
 
@@ -32,6 +34,7 @@ class ClickHouseSink:
         backoff_s: float = 0.2,
         max_backoff_s: float = 10.0,
         writer: Callable[[list[list[Any]]], None] | None = None,
+        replay_key: Sequence[str] | None = None,
     ) -> None:
         self.client = client
         self.table = table
@@ -41,6 +44,8 @@ class ClickHouseSink:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self._writer = writer or self.write
+        # With replay_key set, rows already stored by a crashed predecessor are dropped (see replay_guard).
+        self.guard = ReplayGuard(client, table, self.column_names, replay_key) if replay_key is not None else None
         self._buffer: list[list[Any]] = []
         self.rows_written = 0
         self.write_failures = 0
@@ -59,7 +64,11 @@ class ClickHouseSink:
         attempt = 0
         while True:
             try:
-                self._writer(self._buffer)
+                rows = self.guard.filter(self._buffer) if self.guard else self._buffer
+                if rows:
+                    self._writer(rows)
+                    if self.guard:
+                        self.guard.written(rows)
                 break
             except Exception as exc:
                 attempt += 1

@@ -19,6 +19,7 @@ False
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -37,6 +38,7 @@ from .support import (
 )
 
 DEFAULT_THRESHOLD = 0.5
+CHUNK_CACHE_SIZE = 4096  # context-chunk embeddings kept between calls (~6 MB)
 
 
 def _validate_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
@@ -95,6 +97,16 @@ class GroundingDetector(Detector):
         self.judge = judge
         self._reset()
 
+    def _reset(self) -> None:
+        # Context passages recur across a stream (RAG retrieves the same documents), so chunk
+        # embeddings are kept in a small LRU; it is a cache, never part of the configuration.
+        self._chunk_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_chunk_cache"] = OrderedDict()  # do not ship cached vectors
+        return state
+
     # -- plumbing ------------------------------------------------------------------------------
     def _embedder(self) -> Any:
         if self.embedder is None:
@@ -111,9 +123,16 @@ class GroundingDetector(Detector):
         """Score many events with a single ``encode`` call over all their texts."""
         plans: list[dict[str, Any] | Verdict] = []
         texts: dict[str, int] = {}
+        cache = self._chunk_cache
+        cached: dict[str, np.ndarray] = {}
 
-        def want(t: str) -> None:
-            if t not in texts:
+        def want(t: str, chunk: bool = False) -> None:
+            if t in texts or t in cached:
+                return
+            if chunk and t in cache:
+                cache.move_to_end(t)
+                cached[t] = cache[t]
+            else:
                 texts[t] = len(texts)
 
         for ev in events:
@@ -122,15 +141,24 @@ class GroundingDetector(Detector):
             if isinstance(plan, Verdict):
                 continue
             for t in plan["idx"].chunks:
-                want(t)
+                want(t, chunk=True)
             for c in plan["claims"]:
                 want(c)
                 if plan["question"]:
                     want(f"{plan['question']} {c}")
             if plan["question"]:
                 want(plan["question"])
-        vecs = self._embedder().encode(list(texts)) if texts else np.zeros((0, 1), dtype=np.float32)
-        vecs = np.asarray(vecs, dtype=np.float32)
+        emb = self._embedder()
+        new = np.asarray(emb.encode(list(texts)), dtype=np.float32) if texts else np.zeros((0, emb.dim), np.float32)
+        for t, row in cached.items():  # append cache hits after the fresh rows
+            texts[t] = len(texts)
+        vecs = np.concatenate([new, np.stack(list(cached.values()))]) if cached else new
+        chunk_set = {c for p in plans if not isinstance(p, Verdict) for c in p["idx"].chunks}
+        for t in chunk_set:
+            cache[t] = vecs[texts[t]]
+            cache.move_to_end(t)
+        while len(cache) > CHUNK_CACHE_SIZE:
+            cache.popitem(last=False)
         out: list[Verdict] = []
         for ev, plan in zip(events, plans):
             if isinstance(plan, Verdict):
@@ -175,7 +203,7 @@ class GroundingDetector(Detector):
         for claim in plan["claims"]:
             f: dict[str, Any] = lexical_features(claim, idx)
             qc_vec = vecs[rows[f"{question} {claim}"]] if question else None
-            f.update(embedding_features(vecs[rows[claim]], qc_vec, q_vec, chunk_vecs))
+            f.update(embedding_features(vecs[rows[claim]], qc_vec, q_vec, chunk_vecs, len(S.words(claim))))
             best = f["_best_chunk"]
             f["neg_flip"] = 1.0 if (f["_negated"] and best >= 0 and not idx.chunk_neg[best]) else 0.0
             f["_score"] = combine(f, self._weights, self._bias)

@@ -8,8 +8,8 @@ that "designed"/"designs"/"design" and "magazines"/"magazine" meet.
 ["Arthur's Magazine (1844-1846) was a periodical.", 'First for Women is newer.']
 >>> sorted(content_stems("The bridges were designed in 1922"))
 ['1922', 'bridg', 'design']
->>> numbers_in("It cost $5,016,723 over three years")
-{'5016723', '3'}
+>>> sorted(numbers_in("It cost $5,016,723 over three years"))
+['3', '5016723']
 """
 from __future__ import annotations
 

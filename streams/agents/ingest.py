@@ -16,7 +16,7 @@ from streams.clickhouse import connect, migrate
 from streams.codec import EventCodec, Limits
 from streams.config import Settings
 from streams.ingest import IngestProcessor, RawMessage
-from streams.registry import registry_from_url
+from streams.registry import RegistryUnavailable, registry_from_url
 from streams.rows import LLM_CALL_COLUMNS
 from streams.sink import ClickHouseSink
 
@@ -41,12 +41,17 @@ def register(app: faust.App, settings: Settings) -> None:
 
         def _open() -> ClickHouseSink:
             client = connect(settings.dsn)
-            applied = migrate(client, raw_ttl_days=settings.raw_ttl_days)
+            applied = migrate(client, raw_ttl_days=settings.raw_ttl_days, rollup_ttl_days=settings.rollup_ttl_days)
             if applied:
                 log.info("applied ClickHouse migrations: %s", ", ".join(applied))
-            return ClickHouseSink(client, "llm_calls", LLM_CALL_COLUMNS)
+            return ClickHouseSink(client, "llm_calls", LLM_CALL_COLUMNS, replay_key=())
 
-        state["sink"] = await loop.run_in_executor(executor, _open)
+        try:
+            state["sink"] = await loop.run_in_executor(executor, _open)
+        except Exception as exc:  # no database, no worker: stop loudly instead of stalling
+            log.critical("cannot open ClickHouse at %s: %s", settings.dsn, exc)
+            await app.crash(exc)
+            return
         log.info("llmwatch ingest ready: %s -> %s", settings.calls_topic, settings.dsn)
 
     @app.agent(calls)
@@ -82,7 +87,7 @@ async def _process_with_retry(processor: IngestProcessor, messages: list[RawMess
     while True:
         try:
             return processor.process(messages)
-        except RuntimeError as exc:  # schema registry unreachable: retry, do not reject valid data
+        except RegistryUnavailable as exc:  # retry: valid data must not be dead-lettered
             log.warning("schema registry unavailable, retrying in %.1fs: %s", delay, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
