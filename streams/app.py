@@ -10,7 +10,8 @@ from streams.config import Settings
 
 def create_app(settings: Settings) -> faust.App:
     """The llmwatch worker app for these settings, with every agent registered."""
-    from streams.agents import ingest
+    from streams.agents import alerts, drift, grounding, ingest, injection, observability
+    from streams.services import Services
 
     Path(settings.home).mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -23,14 +24,39 @@ def create_app(settings: Settings) -> faust.App:
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        broker_commit_every=5000,
         # A killed worker's partitions move to its replacement after this long.
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
-        broker_commit_every=5000,
+        # Detector batches can take seconds on a busy CPU; don't get kicked out of the group.
+        broker_max_poll_interval=300.0,
+        # Drift checkpoints carry embedding windows (a few hundred KB per key).
+        producer_max_request_size=8 * 1024 * 1024,
         stream_buffer_maxsize=max(4096, settings.batch_size * 2),
         web_enabled=settings.web_port > 0,
         web_port=settings.web_port or 6066,
+        web_bind="127.0.0.1",
         web_host="127.0.0.1",
     )
-    ingest.register(app, settings)
+    services = Services(settings)
+
+    @app.task
+    async def open_clickhouse() -> None:
+        try:
+            await services.open_clickhouse()
+        except Exception as exc:  # no database, no worker: stop loudly instead of stalling
+            app.log.error("cannot open ClickHouse at %s: %s", settings.dsn, exc)
+            await app.crash(exc)
+
+    ingest.register(app, services)
+    enabled = settings.detector_names
+    if "injection" in enabled:
+        injection.register(app, services)
+    if "grounding" in enabled:
+        grounding.register(app, services)
+    if "drift" in enabled:
+        drift.register(app, services)
+    alerts.register(app, services)
+    observability.register(app, services)
+    app.llmwatch_services = services  # for tests and benchmarks that build the app in-process
     return app

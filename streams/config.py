@@ -32,7 +32,21 @@ class Settings:
     raw_ttl_days: int = 90  # LLMWATCH_RAW_TTL_DAYS
     rollup_ttl_days: int = 400  # LLMWATCH_ROLLUP_TTL_DAYS
     consumer_group: str = "llmwatch"  # LLMWATCH_CONSUMER_GROUP (Faust app id)
-    web_port: int = 0  # LLMWATCH_WEB_PORT: 0 = no web server
+    web_port: int = 0  # LLMWATCH_WEB_PORT: 0 = no web server (/metrics, /healthz)
+    redact: str = "emails,api_keys,cards,phones"  # LLMWATCH_REDACT: rules, "all" or "none"
+    detectors: str = "injection,grounding,drift"  # LLMWATCH_DETECTORS: which detector agents run ("" = ingest only)
+    sample_injection: float = 1.0  # LLMWATCH_SAMPLE_INJECTION: fraction of events checked
+    sample_grounding: float = 1.0  # LLMWATCH_SAMPLE_GROUNDING
+    sample_drift: float = 1.0  # LLMWATCH_SAMPLE_DRIFT
+    cascade: int = 1  # LLMWATCH_CASCADE: 1 = embedding layers only when cheap layers are unsure
+    detect_batch_size: int = 256  # LLMWATCH_DETECT_BATCH_SIZE: events per detector batch
+    results_topic: str = "llm.detections"  # LLMWATCH_RESULTS_TOPIC ("" = do not publish)
+    drift_report_interval_s: float = 60.0  # LLMWATCH_DRIFT_REPORT_INTERVAL_S
+    drift_reference_size: int = 300  # LLMWATCH_DRIFT_REFERENCE_SIZE
+    drift_window_size: int = 100  # LLMWATCH_DRIFT_WINDOW_SIZE
+    canaries: str = ""  # LLMWATCH_CANARIES: "app=token,app2=token2" canary tokens per app
+    alert_rules: str = ""  # LLMWATCH_ALERT_RULES: path of the alert rules YAML ("" = no alerting)
+    alert_interval_s: float = 30.0  # LLMWATCH_ALERT_INTERVAL_S
 
     _ENV = {
         "home": "LLMWATCH_HOME",
@@ -49,6 +63,20 @@ class Settings:
         "rollup_ttl_days": "LLMWATCH_ROLLUP_TTL_DAYS",
         "consumer_group": "LLMWATCH_CONSUMER_GROUP",
         "web_port": "LLMWATCH_WEB_PORT",
+        "redact": "LLMWATCH_REDACT",
+        "detectors": "LLMWATCH_DETECTORS",
+        "sample_injection": "LLMWATCH_SAMPLE_INJECTION",
+        "sample_grounding": "LLMWATCH_SAMPLE_GROUNDING",
+        "sample_drift": "LLMWATCH_SAMPLE_DRIFT",
+        "cascade": "LLMWATCH_CASCADE",
+        "detect_batch_size": "LLMWATCH_DETECT_BATCH_SIZE",
+        "results_topic": "LLMWATCH_RESULTS_TOPIC",
+        "drift_report_interval_s": "LLMWATCH_DRIFT_REPORT_INTERVAL_S",
+        "drift_reference_size": "LLMWATCH_DRIFT_REFERENCE_SIZE",
+        "drift_window_size": "LLMWATCH_DRIFT_WINDOW_SIZE",
+        "canaries": "LLMWATCH_CANARIES",
+        "alert_rules": "LLMWATCH_ALERT_RULES",
+        "alert_interval_s": "LLMWATCH_ALERT_INTERVAL_S",
     }
 
     @classmethod
@@ -72,6 +100,24 @@ class Settings:
     def dsn(self) -> str:
         """The ClickHouse DSN in use: the configured one or the embedded engine under ``home``."""
         return self.clickhouse_dsn or f"chdb://{Path(self.home).resolve() / 'clickhouse'}"
+
+    @property
+    def detector_names(self) -> tuple[str, ...]:
+        names = tuple(n.strip() for n in self.detectors.split(",") if n.strip())
+        unknown = set(names) - {"injection", "grounding", "drift"}
+        if unknown:
+            raise ValueError(f"LLMWATCH_DETECTORS has unknown detector(s) {sorted(unknown)}; valid: injection, grounding, drift")
+        return names
+
+    def canary_tokens(self) -> dict[str, list[str]]:
+        """``LLMWATCH_CANARIES`` parsed: app -> tokens."""
+        out: dict[str, list[str]] = {}
+        for item in filter(None, (p.strip() for p in self.canaries.split(","))):
+            app, sep, token = item.partition("=")
+            if not sep or not token:
+                raise ValueError(f"LLMWATCH_CANARIES entry {item!r} must look like app=token")
+            out.setdefault(app, []).append(token)
+        return out
 
     def as_env(self) -> dict[str, str]:
         """These settings as environment variables (to start a worker subprocess)."""

@@ -16,7 +16,8 @@ from typing import Any, NamedTuple, Sequence
 from streams.codec import DecodeError, EventCodec
 from streams.dead_letter import DeadLetter
 from streams.registry import RegistryUnavailable
-from streams.rows import llm_call_row
+from streams.redaction import Redactor
+from streams.rows import NO_REDACTION, llm_call_row
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +41,17 @@ class IngestBatch:
 class IngestProcessor:
     """Decodes and validates a batch; every failure becomes a :class:`DeadLetter`, never an exception."""
 
-    def __init__(self, codec: EventCodec, topic: str) -> None:
+    def __init__(self, codec: EventCodec, topic: str, redactor: Redactor = NO_REDACTION) -> None:
         self.codec = codec
         self.topic = topic
+        self.redactor = redactor
 
     def process(self, messages: Sequence[RawMessage]) -> IngestBatch:
         batch = IngestBatch()
         for msg in messages:
             try:
                 decoded = self.codec.decode(msg.value)
-                row = llm_call_row(decoded.record, decoded.schema_id, self.topic, msg.partition, msg.offset)
+                row = llm_call_row(decoded.record, decoded.schema_id, self.topic, msg.partition, msg.offset, self.redactor)
             except DecodeError as exc:
                 batch.dead_letters.append(self._dead(msg, exc.reason, exc.detail))
                 continue
@@ -62,6 +64,15 @@ class IngestProcessor:
             batch.rows.append(row)
             batch.records.append(decoded.record)
         return batch
+
+    def decode_or_none(self, msg: RawMessage) -> dict[str, Any] | None:
+        """The decoded record, or None for a message the ingest path dead-letters."""
+        try:
+            return self.codec.decode(msg.value).record
+        except RegistryUnavailable:
+            raise
+        except Exception:
+            return None
 
     def _dead(self, msg: RawMessage, reason: str, error: str) -> DeadLetter:
         return DeadLetter(msg.value, msg.key, reason, error, self.topic, msg.partition, msg.offset)

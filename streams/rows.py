@@ -4,7 +4,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Mapping
 
+from streams.redaction import Redactor
+
 UTC = dt.timezone.utc
+NO_REDACTION = Redactor(())
 
 LLM_CALL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("event_id", "String"),
@@ -50,9 +53,12 @@ def to_datetime(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000.0, tz=UTC)
 
 
-def llm_call_row(record: Mapping[str, Any], schema_id: int, topic: str, partition: int, offset: int) -> list[Any]:
-    """One ``llm_calls`` row, in :data:`LLM_CALL_COLUMNS` order."""
+def llm_call_row(
+    record: Mapping[str, Any], schema_id: int, topic: str, partition: int, offset: int, redactor: Redactor = NO_REDACTION
+) -> list[Any]:
+    """One ``llm_calls`` row, in :data:`LLM_CALL_COLUMNS` order, with free text redacted."""
     messages = record["input_messages"]
+    redact = redactor.redact
     ts = record["timestamp_ms"]
     return [
         record["event_id"],
@@ -67,12 +73,12 @@ def llm_call_row(record: Mapping[str, Any], schema_id: int, topic: str, partitio
         record["prompt_version"],
         record["prompt_template_hash"],
         [m["role"] for m in messages],
-        [m["content"] for m in messages],
-        record["system_instructions"] or "",
-        record["output_text"] or "",
+        [redact(m["content"]) for m in messages],
+        redact(record["system_instructions"] or ""),
+        redact(record["output_text"] or ""),
         record["finish_reason"] or "",
-        list(record["retrieved_context"]),
-        record["retrieval_query"] or "",
+        [redact(p) for p in record["retrieved_context"]],
+        redact(record["retrieval_query"] or ""),
         record["input_tokens"],
         record["output_tokens"],
         record["cached_input_tokens"],

@@ -57,11 +57,12 @@ class ClickHouseSink:
         self._buffer.append(row)
 
     def flush(self) -> int:
-        """Write everything buffered; returns the number of rows written."""
+        """Write everything buffered; returns the number of rows inserted (replays excluded)."""
         if not self._buffer:
             return 0
         delay = self.backoff_s
         attempt = 0
+        rows: list[list[Any]] = []
         while True:
             try:
                 rows = self.guard.filter(self._buffer) if self.guard else self._buffer
@@ -78,7 +79,7 @@ class ClickHouseSink:
                 log.warning("insert into %s failed (attempt %d), retrying in %.1fs: %s", self.table, attempt, delay, exc)
                 time.sleep(delay)
                 delay = min(delay * 2, self.max_backoff_s)
-        written = len(self._buffer)
+        written = len(rows)
         self.rows_written += written
         self._buffer = []
         return written

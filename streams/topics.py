@@ -6,7 +6,10 @@ from streams.config import Settings
 
 def topic_partitions(settings: Settings) -> dict[str, int]:
     """Topic name -> partitions."""
-    return {settings.calls_topic: settings.topic_partitions, settings.dead_letter_topic: 1}
+    topics = {settings.calls_topic: settings.topic_partitions, settings.dead_letter_topic: 1}
+    if settings.results_topic:
+        topics[settings.results_topic] = settings.topic_partitions
+    return topics
 
 
 def ensure_topics(settings: Settings) -> None:

@@ -129,10 +129,36 @@ class OnnxEmbedder:
     def cache_clear(self) -> None:
         self._cache.clear()
 
+    def token_chunks(self, text: str) -> list[list[int]]:
+        """The model inputs for ``text``: ``[CLS] window [SEP]`` id lists of <= max_tokens ids."""
+        self._ensure_loaded()
+        ids = self._tokenizer.encode(text, add_special_tokens=False).ids
+        return [[self._cls, *piece, self._sep] for piece in chunk_ids(ids, self.max_tokens - 2)]
+
+    def embed_token_ids(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
+        """Run the model on ready-made id sequences (special tokens included); no cache."""
+        self._ensure_loaded()
+        out = np.empty((len(sequences), self.dim), dtype=np.float32)
+        order = np.argsort([len(c) for c in sequences], kind="stable")  # similar lengths share a batch
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            width = max(len(sequences[j]) for j in idx)
+            ids = np.full((len(idx), width), self._pad, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, j in enumerate(idx):
+                ids[row, : len(sequences[j])] = sequences[j]
+                mask[row, : len(sequences[j])] = 1
+            (emb,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
+            out[idx] = emb
+        return out
+
     # -- internals -------------------------------------------------------------------------------
-    def _embed(self, texts: list[str]) -> np.ndarray:
+    def _ensure_loaded(self) -> None:
         if self._session is None:
             self._load()
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        self._ensure_loaded()
         encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
         owners: list[int] = []
         chunks: list[list[int]] = []
@@ -140,20 +166,7 @@ class OnnxEmbedder:
             for piece in chunk_ids(enc.ids, self.max_tokens - 2):
                 owners.append(t)
                 chunks.append([self._cls, *piece, self._sep])
-
-        chunk_vecs = np.empty((len(chunks), self.dim), dtype=np.float32)
-        order = np.argsort([len(c) for c in chunks], kind="stable")  # similar lengths share a batch
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            width = max(len(chunks[j]) for j in idx)
-            ids = np.full((len(idx), width), self._pad, dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for row, j in enumerate(idx):
-                ids[row, : len(chunks[j])] = chunks[j]
-                mask[row, : len(chunks[j])] = 1
-            (emb,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
-            chunk_vecs[idx] = emb
-
+        chunk_vecs = self.embed_token_ids(chunks)
         if len(chunks) == len(texts):  # nothing was chunked
             return chunk_vecs
         # Average each text's windows weighted by token count (as one mean pool over the whole

@@ -1,8 +1,9 @@
 """Build the all-MiniLM-L6-v2 sentence encoder as an ONNX graph straight from ``model.safetensors``.
 
 No torch and no exporter: the BERT encoder is written out with ``onnx.helper`` (opset 17,
-standard ops only) so that onnxruntime's own graph optimiser fuses it (LayerNorm, Gelu,
-attention, MatMul+bias). The graph takes ``input_ids`` and ``attention_mask`` (int64,
+standard ops only, laid out the way onnxruntime's optimiser expects), then fused once with
+onnxruntime's transformer optimiser (Attention, SkipLayerNormalization, BiasGelu) and, for
+``int8``, dynamically quantised. The graph takes ``input_ids`` and ``attention_mask`` (int64,
 ``[batch, seq]``), assumes ``token_type_ids`` are all zero (one sentence per input), and
 returns ``sentence_embedding`` ``[batch, hidden]``: attention-masked mean pooling followed by
 L2 normalisation, exactly what sentence-transformers does for this model.
@@ -224,15 +225,18 @@ def fuse_for_onnxruntime(model, cfg: BertConfig):
         src = Path(tmp) / "plain.onnx"
         onnx.save_model(model, src)
         fused = optimize_model(str(src), model_type="bert", num_heads=cfg.heads, hidden_size=cfg.hidden, opt_level=0)
-    return fused.model
+        # save_model_to_file also adds the com.microsoft opset import the fused ops need.
+        fused.save_model_to_file(str(src))
+        return onnx.load(str(src))
 
 
 def _int8_excluded(model) -> list[str]:
     """MatMuls kept in fp32: every FFN down-projection and all of layer 0.
 
     Dynamic quantisation scales activations per tensor; the post-GELU input of the FFN
-    down-projection has outliers that wreck that scale (min cosine to the reference 0.96 when
-    quantised vs 0.98 kept), and layer 0 feeds everything after it.
+    down-projection has outliers that wreck that scale, and layer 0 feeds everything after it.
+    Min cosine to the reference on 300 eval texts: all MatMuls 0.958, FFN-down kept 0.980,
+    FFN-down and layer 0 kept 0.981-0.984 (mean 0.997).
     """
     keep = []
     for node in model.graph.node:

@@ -84,6 +84,8 @@ def test_detection_metrics_overall_and_per_source(tmp_path):
     assert result["by_source"]["web"]["precision"] == 1.0 and result["by_source"]["web"]["n"] == 2
     assert result["by_source"]["chat"]["recall"] == pytest.approx(0.5)
     assert result["events_per_s"] > 0
+    direct = evaluate_detection(KeywordDetector(), load_jsonl(path, "detection"), batch_size=64)
+    assert direct["f1"] == result["f1"] and direct["by_source"]["chat"] == result["by_source"]["chat"]
 
 
 def test_row_to_event_keeps_context_and_response():
