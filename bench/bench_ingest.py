@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import logging
 import json
 import struct
 import sys
@@ -28,15 +29,16 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench._machine import machine  # noqa: E402
+from bench._worker_rate import worker_throughput  # noqa: E402
 from streams.clickhouse import connect  # noqa: E402
 from streams.config import Settings  # noqa: E402
 from streams.generator import Generator  # noqa: E402
 from streams.kafka_local import LocalKafka, create_topics, free_port  # noqa: E402
-from streams.lag import consumer_lag  # noqa: E402
 from streams.registry import LocalSchemaRegistry  # noqa: E402
 from streams.supervisor import WorkerProcess  # noqa: E402
 
 console = Console()
+logging.getLogger("aiokafka").setLevel(logging.ERROR)
 
 
 async def fill_topic(bootstrap: str, topic: str, n: int) -> None:
@@ -57,7 +59,7 @@ async def baseline(bootstrap: str, topic: str, n: int) -> float:
     registry = LocalSchemaRegistry()
     writers = {}
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=f"baseline-{time.time_ns()}", max_partition_fetch_bytes=4 << 20)
+                                enable_auto_commit=False, max_partition_fetch_bytes=4 << 20)
     await consumer.start()
     seen = 0
     t0 = None
@@ -82,25 +84,6 @@ async def baseline(bootstrap: str, topic: str, n: int) -> float:
         return seen / (time.perf_counter() - t0)
     finally:
         await consumer.stop()
-
-
-def worker_throughput(settings: Settings, n: int) -> float:
-    worker = WorkerProcess(settings).start()
-    first = None
-    try:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            lag = asyncio.run(consumer_lag(settings.kafka_bootstrap, settings.consumer_group, [settings.calls_topic]))
-            remaining = sum(lag.values()) if lag else n
-            now = time.perf_counter()
-            if first is None and remaining < n:
-                first = (now, n - remaining)
-            if remaining == 0:
-                return (n - first[1]) / (now - first[0])
-            time.sleep(0.1)
-        raise TimeoutError(worker.log_text()[-3000:])
-    finally:
-        worker.stop()
 
 
 async def produce_steady(bootstrap: str, topic: str, rate: float, seconds: float) -> int:
@@ -150,12 +133,13 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="llmwatch-bench-") as tmp:
         home = Path(tmp)
-        kafka = LocalKafka(home / "kafka", port=free_port())
+        kafka = LocalKafka(home / "kafka", port=free_port(), jvm_opts=())  # full JIT: throughput, not start-up
         with console.status("starting Kafka…"):
             kafka.start()
         try:
             thr = Settings(home=str(home / "thr"), kafka_bootstrap=kafka.bootstrap, calls_topic="bench.calls",
-                           dead_letter_topic="bench.dlq", consumer_group="bench-worker")
+                           dead_letter_topic="bench.dlq", consumer_group="bench-worker",
+                           detectors="", results_topic="")
             create_topics(kafka.bootstrap, {thr.calls_topic: thr.topic_partitions, thr.dead_letter_topic: 1})
             with console.status(f"filling the topic with {args.events:,} events…"):
                 asyncio.run(fill_topic(kafka.bootstrap, thr.calls_topic, args.events))
@@ -164,7 +148,8 @@ def main() -> None:
             with console.status("llmwatch worker: decode + validate + ClickHouse insert + commit…"):
                 ours = worker_throughput(thr, args.events)
             lat_settings = Settings(home=str(home / "lat"), kafka_bootstrap=kafka.bootstrap, calls_topic="bench.lat",
-                                    dead_letter_topic="bench.lat.dlq", consumer_group="bench-lat")
+                                    dead_letter_topic="bench.lat.dlq", consumer_group="bench-lat",
+                                    detectors="", results_topic="")
             create_topics(kafka.bootstrap, {lat_settings.calls_topic: 4, lat_settings.dead_letter_topic: 1})
             with console.status(f"latency at {args.latency_rate:.0f} events/s for {args.latency_seconds:.0f}s…"):
                 lat = latency(lat_settings, args.latency_rate, args.latency_seconds)

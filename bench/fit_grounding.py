@@ -20,7 +20,7 @@ import os
 import pickle
 import sys
 import time
-from collections import defaultdict
+
 from pathlib import Path
 
 import numpy as np

@@ -12,6 +12,7 @@ Steps:
    FPR <= ``--max-fpr``) and the similarity threshold as a benign-quantile of training
    similarities. The held-out fold is scored with the same combination the detector uses.
 3. Leave-one-source-out: train on all other sources, score the held-out source.
+   (Background benign prompts from the drift dev streams are extra negatives in every fit.)
 4. Fit on everything and save ``detectors/data/injection_classifier.npz``; write
    ``bench/results/injection.md``.
 """
@@ -29,17 +30,24 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from detectors.injection.classifier import MODEL_PATH, LogisticModel, build_features, feature_names, unsupported_script  # noqa: E402
+from detectors.injection.classifier import (  # noqa: E402
+    MODEL_PATH, STAT_NAMES, LogisticModel, build_features, feature_names, text_stats, top_k_mean, unsupported_script,
+)
 from detectors.injection.heuristics import FAMILIES, scan  # noqa: E402
 from detectors.injection.similarity import CORPUS_PATH, load_corpus  # noqa: E402
 from detectors.metrics import binary_metrics  # noqa: E402
 
 SEED = 0
-C_GRID = (1.0, 4.0, 16.0)
+C_GRID = (0.01, 0.03, 0.1, 0.3)  # on standardised features
 SIM_BENIGN_QUANTILE = 1.0  # the similarity layer alone never fires on a training benign row (+ margin)
 SIM_MARGIN = 0.01
 SIM_FLOOR = 0.75  # never let the similarity layer fire alone below this cosine
 SIM_SCALE = 25.0
+# Background benign prompts (Alpaca-style instructions + GSM8K questions from the drift dev streams):
+# extra negatives for the logistic fit only (never for thresholds or metrics), at this total weight
+# relative to the labelled benign rows.
+BACKGROUND_GLOB = "/work/shared/eval/drift_dev_*.jsonl"
+BACKGROUND_WEIGHT = 0.3
 
 
 def load_rows(path: Path) -> list[dict]:
@@ -58,6 +66,32 @@ def embed(texts: list[str], cache: Path | None) -> np.ndarray:
     if cache is not None:
         np.save(cache, x)
     return x
+
+
+def featurise(texts: list[str], emb: np.ndarray, cemb: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Feature matrix (classifier order) plus the per-layer inputs the detector combines."""
+    sims = emb @ cemb.T
+    heur = [scan(t) for t in texts]
+    parts = {
+        "maxsim": sims.max(axis=1),
+        "nearest": sims.argmax(axis=1),
+        "hscore": np.array([h.score for h in heur]),
+        "abstain": np.array([unsupported_script(t) for t in texts], dtype=bool),
+    }
+    x = build_features(
+        emb, np.array([h.family_flags() for h in heur]), parts["hscore"], parts["maxsim"],
+        np.array([text_stats(t) for t in texts]), np.array([len(h.rules) for h in heur]), top_k_mean(sims),
+    )
+    return x, parts
+
+
+def load_background(pattern: str) -> list[str]:
+    import glob
+
+    texts: list[str] = []
+    for f in sorted(glob.glob(pattern)):
+        texts += [r.get("prompt") or "" for r in load_rows(Path(f))]
+    return list(dict.fromkeys(t for t in texts if t.strip()))
 
 
 def _strata(rows: list[dict]) -> np.ndarray:
@@ -79,10 +113,22 @@ def _folds(strata: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
     return [np.array(sorted(f)) for f in folds]
 
 
-def _fit_lr(x: np.ndarray, y: np.ndarray, c: float):
+def _fit_lr(x: np.ndarray, y: np.ndarray, c: float, mean: np.ndarray, scale: np.ndarray, bg: np.ndarray | None):
+    """Class-balanced logistic regression on standardised features (+ weighted background negatives)."""
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=c, class_weight="balanced", max_iter=5000, random_state=SEED).fit(x, y)
+    n1, n0 = max(1, int(y.sum())), max(1, int((y == 0).sum()))
+    w = np.where(y == 1, len(y) / (2 * n1), len(y) / (2 * n0))
+    xs = (x - mean) / scale
+    if bg is not None and len(bg) and BACKGROUND_WEIGHT > 0:
+        # background rows share BACKGROUND_WEIGHT x the total weight of the labelled benign rows
+        wb = np.full(len(bg), BACKGROUND_WEIGHT * (len(y) / 2) / len(bg))
+        xs, y, w = np.vstack([xs, (bg - mean) / scale]), np.r_[y, np.zeros(len(bg), int)], np.r_[w, wb]
+    return LogisticRegression(C=c, max_iter=5000, random_state=SEED).fit(xs, y, sample_weight=w)
+
+
+def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return x.mean(axis=0).astype(np.float64), x.std(axis=0).astype(np.float64) + 1e-6
 
 
 def _pick_threshold(y: np.ndarray, p: np.ndarray, max_fpr: float) -> float:
@@ -103,26 +149,29 @@ def _pick_threshold(y: np.ndarray, p: np.ndarray, max_fpr: float) -> float:
     return best_t
 
 
-def fit_pipeline(x: np.ndarray, y: np.ndarray, strata: np.ndarray, maxsim: np.ndarray, max_fpr: float) -> LogisticModel:
-    """Everything the detector learns from labelled rows, using only these rows."""
+def fit_pipeline(x: np.ndarray, y: np.ndarray, strata: np.ndarray, maxsim: np.ndarray, max_fpr: float,
+                 bg: np.ndarray | None = None) -> LogisticModel:
+    """Everything the detector learns from labelled rows, using only these rows (+ background negatives)."""
     inner = _folds(strata, 5, SEED + 1)
     best_c, best_loss, best_oof = C_GRID[0], np.inf, None
     for c in C_GRID:
         oof = np.zeros(len(y))
         for te in inner:
             tr = np.setdiff1d(np.arange(len(y)), te)
-            oof[te] = _fit_lr(x[tr], y[tr], c).predict_proba(x[te])[:, 1]
+            mu, sd = _standardiser(x[tr])
+            oof[te] = _fit_lr(x[tr], y[tr], c, mu, sd, bg).predict_proba((x[te] - mu) / sd)[:, 1]
         p = np.clip(oof, 1e-6, 1 - 1e-6)
         loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
         if loss < best_loss:
             best_c, best_loss, best_oof = c, loss, oof
     threshold = _pick_threshold(y, best_oof, max_fpr)
-    lr = _fit_lr(x, y, best_c)
+    mu, sd = _standardiser(x)
+    lr = _fit_lr(x, y, best_c, mu, sd, bg)
     sim_threshold = float(max(np.quantile(maxsim[y == 0], SIM_BENIGN_QUANTILE) + SIM_MARGIN, SIM_FLOOR))
     model = LogisticModel(
         coef=lr.coef_.ravel().astype(np.float64), intercept=float(lr.intercept_[0]),
-        feature_names=tuple(feature_names(x.shape[1] - len(FAMILIES) - 2)), threshold=threshold,
-        sim_threshold=sim_threshold, sim_scale=SIM_SCALE,
+        feature_names=tuple(feature_names(x.shape[1] - len(FAMILIES) - 2 - len(STAT_NAMES))), threshold=threshold,
+        sim_threshold=sim_threshold, sim_scale=SIM_SCALE, mean=mu, scale=sd,
     )
     object.__setattr__(model, "C", best_c)
     return model
@@ -156,6 +205,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=MODEL_PATH)
     ap.add_argument("--report", type=Path, default=ROOT / "bench" / "results" / "injection.md")
     ap.add_argument("--no-save", action="store_true")
+    ap.add_argument("--background", default=BACKGROUND_GLOB, help="glob of JSONL files whose prompts are extra benign rows")
+    ap.add_argument("--no-background", action="store_true", help="fit on the labelled rows only")
     args = ap.parse_args()
 
     rows = load_rows(args.data)
@@ -169,14 +220,16 @@ def main() -> None:
 
     cemb = default_embedder().encode([c["text"] for c in corpus])
     print(f"embedded {len(rows)} rows + {len(corpus)} corpus attacks in {time.time() - t0:.1f}s", flush=True)
-    sims = emb @ cemb.T
-    maxsim = sims.max(axis=1)
-    nearest = sims.argmax(axis=1)
-    heur = [scan(r["prompt"]) for r in rows]
-    hscore = np.array([h.score for h in heur])
-    flags = np.array([h.family_flags() for h in heur])
-    x = build_features(emb, flags, hscore, maxsim)
-    abst = np.array([unsupported_script(r["prompt"]) for r in rows])
+    x, parts = featurise([r["prompt"] for r in rows], emb, cemb)
+    maxsim, nearest, hscore, abst = parts["maxsim"], parts["nearest"], parts["hscore"], parts["abstain"]
+    bg_texts = [] if args.no_background else load_background(args.background)
+    bg = None
+    if bg_texts:
+        bg_cache = None if args.cache is None else args.cache.with_name(args.cache.stem + ".background.npy")
+        bgx, bgp = featurise(bg_texts, embed(bg_texts, bg_cache), cemb)
+        bg = bgx[~bgp["abstain"]]
+    args.n_background = 0 if bg is None else len(bg)
+    print(f"{len(bg_texts)} background benign prompts (weight {BACKGROUND_WEIGHT if bg_texts else 0})", flush=True)
     print(f"{abst.sum()} rows in an unsupported script (embedding layers abstain)")
 
     # -------- stratified 5-fold CV over the whole pipeline
@@ -187,7 +240,7 @@ def main() -> None:
     for k, te in enumerate(_folds(strata, 5, SEED)):
         tr = np.setdiff1d(np.arange(len(y)), te)
         tr = tr[~abst[tr]]
-        m = fit_pipeline(x[tr], y[tr], strata[tr], maxsim[tr], args.max_fpr)
+        m = fit_pipeline(x[tr], y[tr], strata[tr], maxsim[tr], args.max_fpr, bg)
         oof[te], oof_layer[te] = combine(m, x[te], hscore[te], maxsim[te], abst[te])
         oof_cls[te] = m.score(x[te]) * ~abst[te]
         thresholds.append(m.threshold)
@@ -212,13 +265,13 @@ def main() -> None:
     for s in sorted(set(sources)):
         te = np.flatnonzero(sources == s)
         tr = np.flatnonzero((sources != s) & ~abst)
-        m = fit_pipeline(x[tr], y[tr], strata[tr], maxsim[tr], args.max_fpr)
+        m = fit_pipeline(x[tr], y[tr], strata[tr], maxsim[tr], args.max_fpr, bg)
         sc, _ = combine(m, x[te], hscore[te], maxsim[te], abst[te])
         loso[s] = binary_metrics(y[te], sc, 0.5)
         print(f"LOSO {s}: {loso[s]}", flush=True)
 
     # -------- final fit on everything
-    final = fit_pipeline(x[~abst], y[~abst], strata[~abst], maxsim[~abst], args.max_fpr)
+    final = fit_pipeline(x[~abst], y[~abst], strata[~abst], maxsim[~abst], args.max_fpr, bg)
     if not args.no_save:
         final.save(args.out, C=np.float64(final.C), max_fpr=np.float64(args.max_fpr), seed=np.int64(SEED),
                    n_train=np.int64(len(y)), corpus_size=np.int64(len(corpus)))
@@ -267,6 +320,12 @@ def render(overall, per_source, loso, layer_only, fired_by, thresholds, cs, sim_
         "",
         f"Data: `{args.data.name}` ({len(y)} rows, {int(y.sum())} positive). Generated by `python bench/train_injection.py`"
         f" (seed {SEED}). Embedder: `detectors.embeddings.default_embedder()`. Attack corpus: {n_corpus} hand-written attacks.",
+        "",
+        f"Classifier: class-balanced logistic regression on {len(final.coef)} standardised features (embedding,"
+        f" {len(FAMILIES)} heuristic-family flags, heuristic score, max corpus similarity, {len(STAT_NAMES)} surface statistics);"
+        f" {args.n_background} background benign prompts (`{args.background}`, Alpaca-style instructions and GSM8K"
+        f" questions) are extra negatives in every logistic fit at {BACKGROUND_WEIGHT:.0%} of the labelled-benign weight"
+        " (never used for thresholds or metrics).",
         "",
         "Every number below is out of sample: the logistic regression, its C (inner 5-fold CV), the classifier"
         f" threshold (max F1 with FPR <= {args.max_fpr:.0%} on inner out-of-fold probabilities) and the similarity threshold"

@@ -3,7 +3,8 @@
 SQL uses the ClickHouse plugin's macros (``$__timeFilter``, ``$__timeInterval``, ``$__fromTime``,
 ``$__toTime``, ``$__interval_s``) and multi-value variables as ``IN (${var:singlequote})``. Time
 series and stats read the per-minute rollups (``llm_calls_1m``, ``detections_1m``,
-``detection_scores_1h``); only example tables (prompts, answers) and drift reports read raw rows.
+``detection_scores_1h``, latency histograms ``llm_latency_1m``); only example tables (prompts,
+answers, bounded to their last minutes by the rollup) and drift reports read raw rows.
 """
 from __future__ import annotations
 
@@ -92,12 +93,29 @@ WHERE $__timeFilter(minute) AND detector = '{detector}' AND {FILTERS}"""
 
 
 def examples(detector: str, columns: str, limit: int = 50) -> str:
-    """Latest flagged verdicts of a detector joined to their (already redacted) calls."""
+    """Latest flagged verdicts of a detector joined to their (already redacted) calls.
+
+    ``since``: the newest minute from which the rollup counts at least ``2 * limit`` flagged verdicts
+    (the margin covers replayed duplicates), so both raw reads cover a few minutes, not the range:
+    ``detections`` and ``llm_calls`` then prune by their sorting keys (keys, then timestamp).
+    """
     return f"""
-WITH flagged AS (
+WITH (
+    SELECT if(sum(n) > {2 * limit}, minIf(minute, newer < {2 * limit}), toDateTime(0))
+    FROM (
+        SELECT minute, n, sum(n) OVER (ORDER BY minute DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS newer
+        FROM (
+            SELECT minute, sum(flagged) AS n
+            FROM detections_1m
+            WHERE $__timeFilter(minute) AND detector = '{detector}' AND {FILTERS}
+            GROUP BY minute
+        )
+    )
+) AS since,
+flagged AS (
     SELECT event_id, timestamp, service_name, request_model, prompt_version, label, score, evidence
     FROM detections
-    WHERE $__timeFilter(timestamp) AND detector = '{detector}' AND flagged = 1 AND {FILTERS}
+    WHERE $__timeFilter(timestamp) AND timestamp >= since AND detector = '{detector}' AND flagged = 1 AND {FILTERS}
     ORDER BY timestamp DESC
     LIMIT {limit}
 )
@@ -107,9 +125,44 @@ FROM flagged AS f
 LEFT JOIN (
     SELECT event_id, input_contents, output_text, retrieval_query, retrieved_context
     FROM llm_calls
-    WHERE $__timeFilter(timestamp) AND event_id IN (SELECT event_id FROM flagged)
+    WHERE $__timeFilter(timestamp) AND timestamp >= since AND {FILTERS} AND event_id IN (SELECT event_id FROM flagged)
 ) AS c ON c.event_id = f.event_id
 ORDER BY time DESC"""
+
+
+# Latency histograms (llm_latency_1m): bucket b holds [1.2^b, 1.2^(b+1)) ms.
+LOG_BUCKET = "log(1.2)"
+TIME = ("$__timeInterval(minute)", "time")  # a ``by`` group of latency_quantiles: one row per interval
+
+
+def _hist_quantile(p: float) -> str:
+    """SQL: the ``p`` quantile of the histogram ``hb`` (sorted buckets) / ``hc`` (counts), ``cum``, ``total``;
+    log-linear interpolation inside the bucket where the cumulative count crosses ``p * total``."""
+    i = f"arrayFirstIndex(x -> x >= {p} * total, cum)"
+    return f"exp((hb[{i}] + ({p} * total - cum[{i}] + hc[{i}]) / hc[{i}]) * {LOG_BUCKET})"
+
+
+def latency_quantiles(quantiles: dict[str, float], by: tuple[tuple[str, str], ...] = (), metric: str = "latency_ms",
+                      where: str = FILTERS, order: str = "") -> str:
+    """Percentiles of ``metric`` from the per-minute histograms, one row per ``by`` group.
+
+    ``by``: (expression, alias) pairs; ``quantiles``: column alias -> quantile level.
+    """
+    sel = "".join(f"{expr} AS {alias}, " if expr != alias else f"{alias}, " for expr, alias in by)
+    names = "".join(f"{alias}, " for _, alias in by)
+    group = f"\n    GROUP BY {names.removesuffix(', ')}" if by else ""
+    values = ", ".join(f"{_hist_quantile(p)} AS {alias}" for alias, p in quantiles.items())
+    return f"""SELECT {names}{values}
+FROM (
+    SELECT {names}arraySort(groupArray(bucket)) AS hb, arraySort((x, y) -> y, groupArray(n), groupArray(bucket)) AS hc,
+        arrayCumSum(hc) AS cum, arraySum(hc) AS total
+    FROM (
+        SELECT {sel}bucket, sum(calls) AS n
+        FROM llm_latency_1m
+        WHERE $__timeFilter(minute) AND metric = '{metric}' AND {where}
+        GROUP BY {names}bucket
+    ){group}
+){f"{chr(10)}ORDER BY {order}" if order else ""}"""
 
 
 def ab_series(value_sql: str, source: str = "llm_calls_1m", extra: str = "") -> str:
@@ -131,8 +184,7 @@ OVERVIEW = DashboardSpec(
         PanelSpec("Error rate", "stat", f"SELECT sum(errors) / sum(calls) AS error_rate {CALLS}",
                   ("error_rate",), "table", 4, 4, "percentunit", 2),
         PanelSpec("Cost", "stat", f"SELECT sum(cost_usd) AS cost_usd {CALLS}", ("cost_usd",), "table", 4, 4, "currencyUSD", 2),
-        PanelSpec("p95 latency", "stat",
-                  f"SELECT quantilesMerge(0.5, 0.95, 0.99)(latency_ms)[2] AS p95_ms {CALLS}",
+        PanelSpec("p95 latency", "stat", latency_quantiles({"p95_ms": 0.95}),
                   ("p95_ms",), "table", 4, 4, "ms", 0),
         PanelSpec("Injection flagged", "stat", detector_stat("injection"), ("flagged_rate",), "table", 4, 4, "percentunit", 2),
         PanelSpec("Unsupported answers", "stat", detector_stat("grounding"), ("flagged_rate",), "table", 4, 4, "percentunit", 2),
@@ -311,27 +363,16 @@ SELECT toStartOfHour(minute) AS time, service_name, sum(cost_usd) AS cost_usd
 GROUP BY time, service_name
 ORDER BY time""", ("time", "service_name", "cost_usd"), unit="currencyUSD",
                   options={"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True, "calcs": ["sum"]}}),
-        PanelSpec("Latency p50 / p95 / p99", "timeseries", f"""
-SELECT time, q[1] AS p50, q[2] AS p95, q[3] AS p99
-FROM (
-    SELECT $__timeInterval(minute) AS time, quantilesMerge(0.5, 0.95, 0.99)(latency_ms) AS q
-    {CALLS}
-    GROUP BY time
-)
-ORDER BY time""", ("time", "p50", "p95", "p99"), interval=MINUTE, unit="ms"),
-        PanelSpec("p95 latency by model", "timeseries", f"""
-SELECT $__timeInterval(minute) AS time, request_model, quantilesMerge(0.5, 0.95, 0.99)(latency_ms)[2] AS p95_ms
-{CALLS}
-GROUP BY time, request_model
-ORDER BY time""", ("time", "request_model", "p95_ms"), interval=MINUTE, unit="ms"),
-        PanelSpec("Time to first token p50 / p95", "timeseries", f"""
-SELECT time, q[1] AS p50, q[2] AS p95
-FROM (
-    SELECT $__timeInterval(minute) AS time, quantilesMerge(0.5, 0.95, 0.99)(ttft_ms) AS q
-    {CALLS}
-    GROUP BY time
-)
-ORDER BY time""", ("time", "p50", "p95"), interval=MINUTE, unit="ms"),
+        PanelSpec("Latency p50 / p95 / p99", "timeseries",
+                  latency_quantiles({"p50": 0.5, "p95": 0.95, "p99": 0.99}, (TIME,), order="time"),
+                  ("time", "p50", "p95", "p99"), interval=MINUTE, unit="ms"),
+        PanelSpec("p95 latency by model", "timeseries",
+                  latency_quantiles({"p95_ms": 0.95}, (TIME, ("request_model", "request_model")), order="time"),
+                  ("time", "request_model", "p95_ms"), interval=MINUTE, unit="ms"),
+        PanelSpec("Time to first token p50 / p95", "timeseries",
+                  latency_quantiles({"p50": 0.5, "p95": 0.95}, (TIME,), metric="ttft_ms", order="time"),
+                  ("time", "p50", "p95"), interval=MINUTE, unit="ms",
+                  description="Calls that failed have no first token and are left out."),
         PanelSpec("Tokens per second", "timeseries", f"""
 SELECT $__timeInterval(minute) AS time, sum(input_tokens) / $__interval_s AS input_tps,
     sum(output_tokens) / $__interval_s AS output_tps
@@ -339,12 +380,19 @@ SELECT $__timeInterval(minute) AS time, sum(input_tokens) / $__interval_s AS inp
 GROUP BY time
 ORDER BY time""", ("time", "input_tps", "output_tps"), interval=MINUTE, unit="short"),
         PanelSpec("Cost and latency by app and model", "table", f"""
-SELECT service_name AS app, request_model AS model, sum(calls) AS call_count, sum(cost_usd) AS spend_usd,
-    sum(cost_usd) / sum(calls) * 1000 AS cost_per_1k_calls, sum(input_tokens) AS tokens_in,
-    sum(output_tokens) AS tokens_out, sum(latency_sum_ms) / sum(calls) AS mean_latency_ms,
-    quantilesMerge(0.5, 0.95, 0.99)(latency_ms)[3] AS p99_ms
-{CALLS}
-GROUP BY app, model
+SELECT c.app AS app, c.model AS model, c.call_count AS call_count, c.spend_usd AS spend_usd,
+    c.cost_per_1k_calls AS cost_per_1k_calls, c.tokens_in AS tokens_in, c.tokens_out AS tokens_out,
+    c.mean_latency_ms AS mean_latency_ms, l.p99_ms AS p99_ms
+FROM (
+    SELECT service_name AS app, request_model AS model, sum(calls) AS call_count, sum(cost_usd) AS spend_usd,
+        sum(cost_usd) / sum(calls) * 1000 AS cost_per_1k_calls, sum(input_tokens) AS tokens_in,
+        sum(output_tokens) AS tokens_out, sum(latency_sum_ms) / sum(calls) AS mean_latency_ms
+    {CALLS}
+    GROUP BY app, model
+) AS c
+LEFT JOIN (
+{latency_quantiles({"p99_ms": 0.99}, (("service_name", "app"), ("request_model", "model")))}
+) AS l ON l.app = c.app AND l.model = c.model
 ORDER BY spend_usd DESC""", ("app", "model", "call_count", "spend_usd", "cost_per_1k_calls", "tokens_in",
                              "tokens_out", "mean_latency_ms", "p99_ms"), "table", 24),
     ),
@@ -357,12 +405,11 @@ PROMPT_VERSIONS = DashboardSpec(
     "Two prompt versions side by side on every metric (choose Version A and Version B).", ("prompt-versions",),
     _AB_VARS, (
         PanelSpec("Version A vs B", "table", f"""
-SELECT c.prompt_version AS version, c.call_count AS calls, c.error_rate AS error_rate, c.p50_ms AS p50_ms,
-    c.p95_ms AS p95_ms, c.p99_ms AS p99_ms, c.cost_per_call AS cost_per_call, c.output_tokens_per_call AS output_tokens_per_call,
+SELECT c.prompt_version AS version, c.call_count AS calls, c.error_rate AS error_rate, l.p50_ms AS p50_ms,
+    l.p95_ms AS p95_ms, l.p99_ms AS p99_ms, c.cost_per_call AS cost_per_call, c.output_tokens_per_call AS output_tokens_per_call,
     d.injection_rate AS injection_rate, d.unsupported_rate AS unsupported_rate
 FROM (
     SELECT prompt_version, sum(calls) AS call_count, sum(errors) / sum(calls) AS error_rate,
-        quantilesMerge(0.5, 0.95, 0.99)(latency_ms) AS q, q[1] AS p50_ms, q[2] AS p95_ms, q[3] AS p99_ms,
         sum(cost_usd) / sum(calls) AS cost_per_call, sum(output_tokens) / sum(calls) AS output_tokens_per_call
     FROM llm_calls_1m
     WHERE $__timeFilter(minute) AND {AB}
@@ -376,10 +423,14 @@ LEFT JOIN (
     WHERE $__timeFilter(minute) AND {AB}
     GROUP BY prompt_version
 ) AS d ON d.prompt_version = c.prompt_version
+LEFT JOIN (
+{latency_quantiles({"p50_ms": 0.5, "p95_ms": 0.95, "p99_ms": 0.99}, (("prompt_version", "prompt_version"),), where=AB)}
+) AS l ON l.prompt_version = c.prompt_version
 ORDER BY version""", ("version", "calls", "error_rate", "p50_ms", "p95_ms", "p99_ms", "cost_per_call",
                       "output_tokens_per_call", "injection_rate", "unsupported_rate"), "table", 24, 6),
         PanelSpec("p95 latency: A vs B", "timeseries",
-                  ab_series("quantilesMerge(0.5, 0.95, 0.99)(latency_ms)[2] AS p95_ms"),
+                  latency_quantiles({"p95_ms": 0.95}, (TIME, ("prompt_version", "prompt_version")), where=AB,
+                                    order="time"),
                   ("time", "prompt_version", "p95_ms"), interval=MINUTE, unit="ms"),
         PanelSpec("Error rate: A vs B", "timeseries", ab_series("sum(errors) / sum(calls) AS error_rate"),
                   ("time", "prompt_version", "error_rate"), interval=MINUTE, unit="percentunit"),

@@ -4,6 +4,9 @@
 -- Source columns are table-qualified where an alias reuses their name (aliases shadow columns).
 -- Readers: sum() the SimpleAggregateFunction columns and quantilesMerge() the states, grouped by what
 -- they need (rows of one minute may still be split across parts until a merge).
+-- Latency percentiles for dashboards come from llm_latency_1m (log-bucket histograms, below): merging
+-- ~30k reservoir states a day is as slow as reading raw rows; the states here serve short windows
+-- (alert rules over the last minutes).
 
 CREATE TABLE IF NOT EXISTS llm_calls_1m
 (
@@ -112,3 +115,53 @@ SELECT
     toUInt64(count()) AS verdicts
 FROM detections
 GROUP BY hour, service_name, request_model, prompt_version, deployment_environment, detector, bucket;
+
+-- Latency and time-to-first-token histograms per minute and key: one row per log bucket, bucket b
+-- holding values in [1.2^b, 1.2^(b+1)) ms (b = 0 also holds everything below 1 ms). Rows grow with the
+-- spread of latencies, not with traffic (10M calls a day over 21 keys: 0.5M rows), and are summed with
+-- plain sum(): percentiles come from the cumulative counts with log-linear interpolation inside the
+-- bucket (seeded, 10M calls: within ~1% of the exact percentile on average, 3.5% at worst per 2-minute
+-- point; buckets of 10% halve that error but hold 1.6x the rows).
+CREATE TABLE IF NOT EXISTS llm_latency_1m
+(
+    minute                  DateTime('UTC'),
+    service_name            LowCardinality(String),
+    request_model           LowCardinality(String),
+    prompt_version          LowCardinality(String),
+    deployment_environment  LowCardinality(String),
+    metric                  LowCardinality(String),  -- latency_ms | ttft_ms
+    bucket                  Int16,
+    calls                   SimpleAggregateFunction(sum, UInt64)
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(minute)
+ORDER BY (metric, service_name, request_model, prompt_version, deployment_environment, minute, bucket)
+TTL minute + INTERVAL {rollup_ttl_days} DAY;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS llm_latency_1m_mv TO llm_latency_1m AS
+SELECT
+    toStartOfMinute(toDateTime(timestamp, 'UTC')) AS minute,
+    service_name,
+    request_model,
+    prompt_version,
+    deployment_environment,
+    'latency_ms' AS metric,
+    toInt16(floor(log(greatest(llm_calls.latency_ms, 1)) / log(1.2))) AS bucket,
+    toUInt64(count()) AS calls
+FROM llm_calls
+GROUP BY minute, service_name, request_model, prompt_version, deployment_environment, bucket;
+
+-- errors carry no first token: only calls with one
+CREATE MATERIALIZED VIEW IF NOT EXISTS llm_ttft_1m_mv TO llm_latency_1m AS
+SELECT
+    toStartOfMinute(toDateTime(timestamp, 'UTC')) AS minute,
+    service_name,
+    request_model,
+    prompt_version,
+    deployment_environment,
+    'ttft_ms' AS metric,
+    toInt16(floor(log(greatest(assumeNotNull(time_to_first_token_ms), 1)) / log(1.2))) AS bucket,
+    toUInt64(count()) AS calls
+FROM llm_calls
+WHERE time_to_first_token_ms IS NOT NULL
+GROUP BY minute, service_name, request_model, prompt_version, deployment_environment, bucket;

@@ -33,6 +33,10 @@ def create_app(settings: Settings) -> faust.App:
         # Drift checkpoints carry embedding windows (a few hundred KB per key).
         producer_max_request_size=8 * 1024 * 1024,
         stream_buffer_maxsize=max(4096, settings.batch_size * 2),
+        # Measured on 2 cores: bigger polls cut Faust's per-fetch overhead (~1.4x ingest rate).
+        broker_max_poll_records=5000,
+        # Don't drain buffers on shutdown: unprocessed events are simply not acked, so not committed.
+        stream_wait_empty=False,
         web_enabled=settings.web_port > 0,
         web_port=settings.web_port or 6066,
         web_bind="127.0.0.1",

@@ -82,6 +82,28 @@ def split_sentences(text: str) -> list[str]:
     return [p for p in parts if any(ch.isalnum() for ch in p)]
 
 
+# Citation markers RAG answers carry ("[3]", "(source: passage 2)", "According to the
+# documentation [1],"): they point at the context rather than claim anything, so the numbers in
+# them must not count as invented facts.
+_CITATIONS = re.compile(
+    r"\[(?:\d+(?:\s*[,-]\s*\d+)*|source|doc(?:ument)?\s*\d+|passage\s*\d+)\]"
+    r"|\((?:sources?|see|cf\.?|ref(?:erence)?s?|passages?|docs?|documents?)\b[^()]{0,60}\)"
+    r"|\b(?:based on|according to|as (?:stated|mentioned|described) in|per)\s+(?:the\s+)?"
+    r"(?:passages?|documents?|documentation|sources?|context|docs?|retrieved (?:text|passages?))"
+    r"(?:\s*(?:\[\d+\]|\d+))?\s*[:,]?\s*",
+    re.IGNORECASE,
+)
+
+
+def strip_citations(text: str) -> str:
+    """``text`` without citation markers.
+
+    >>> strip_citations("Based on passage 4: The lamp costs $5. (source: passage 2) See [3].")
+    'The lamp costs $5. See .'
+    """
+    return re.sub(r"\s{2,}", " ", _CITATIONS.sub("", text)).strip()
+
+
 def split_claims(text: str, long_words: int = LONG_SENTENCE_WORDS) -> list[str]:
     """Sentences of ``text``, with sentences longer than ``long_words`` words cut into clauses.
 
@@ -92,7 +114,7 @@ def split_claims(text: str, long_words: int = LONG_SENTENCE_WORDS) -> list[str]:
     ['Paris is in France', 'it has a population of 90 million people there.']
     """
     claims: list[str] = []
-    for sent in split_sentences(text):
+    for sent in split_sentences(strip_citations(text)):
         if len(sent.split()) <= long_words:
             claims.append(sent)
             continue

@@ -9,8 +9,8 @@ import numpy as np
 
 from detectors.base import Detector, Event, Verdict, check_positive_int, check_probability, register
 
-from .classifier import MODEL_PATH, LogisticModel, build_features, unsupported_script
-from .heuristics import FAMILIES, HeuristicResult, scan
+from .classifier import MODEL_PATH, LogisticModel, build_features, feature_names, text_stats, top_k_mean, unsupported_script
+from .heuristics import HeuristicResult, scan
 from .similarity import CORPUS_PATH, AttackIndex
 
 LAYERS = ("heuristic", "classifier", "similarity")
@@ -42,11 +42,12 @@ class InjectionDetector(Detector):
 
     1. **heuristic**: compiled rules over normalised text (NFKC, homoglyphs, zero-width,
        leetspeak, decoded base64/hex/rot13) for instruction override (many languages),
-       role-play/DAN/developer mode, system-prompt extraction, encoding tricks, fake delimiters
-       and instructions addressed to an AI inside documents.
+       role-play/DAN/developer mode, system-prompt extraction, encoding tricks, fake delimiters,
+       instructions addressed to an AI inside documents and goal hijacking / output forcing
+       ("say that you hate X", "don't answer, just output ...", "now new tasks follow").
     2. **similarity**: max cosine to a hand-written corpus of public attack families.
-    3. **classifier**: logistic regression on the embedding + heuristic flags + similarity,
-       numpy inference, weights in ``detectors/data/injection_classifier.npz``.
+    3. **classifier**: logistic regression on the embedding + heuristic family flags + corpus
+       similarity + surface statistics of the text (standardised), numpy inference, weights in ``detectors/data/injection_classifier.npz``.
 
     Each layer's score is centred so that its trained operating point is 0.5; the verdict's
     score is the max over layers, ``label`` names the winning layer (``"clean"`` when not
@@ -120,7 +121,7 @@ class InjectionDetector(Detector):
             emb = self.embedder if self.embedder is not None else default_embedder()
             self._index = _cached_index(emb, str(self.corpus_path or CORPUS_PATH))
             self._model = _cached_model(str(self.model_path or MODEL_PATH))
-            want = self._index.embeddings.shape[1] + len(FAMILIES) + 2
+            want = len(feature_names(self._index.embeddings.shape[1]))
             if len(self._model.coef) != want:
                 raise ValueError(f"classifier has {len(self._model.coef)} features but this embedder needs {want}; retrain")
         return self._index, self._model
@@ -179,7 +180,9 @@ class InjectionDetector(Detector):
             maxsim = sims[np.arange(len(need)), nn]
             hs = [heur[ei][ti] for ei, ti in need]
             feats = build_features(
-                emb, np.array([h.family_flags() for h in hs]), np.array([h.score for h in hs]), maxsim
+                emb, np.array([h.family_flags() for h in hs]), np.array([h.score for h in hs]), maxsim,
+                np.array([text_stats(per_event[ei][ti][2]) for ei, ti in need]),
+                np.array([len(h.rules) for h in hs]), top_k_mean(sims),
             )
             prob = model.proba(feats)
             cls = model.score(feats)

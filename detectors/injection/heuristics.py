@@ -147,11 +147,13 @@ class Rule:
     pattern: re.Pattern[str]
 
 
-FAMILIES = ("override", "roleplay", "extraction", "obfuscation", "delimiter", "indirect")
+FAMILIES = ("override", "roleplay", "extraction", "obfuscation", "delimiter", "indirect", "hijack")
 
 _W = r"[\w'’\-]+"  # a word
 _GAP = rf"(?:\W+{_W}){{0,4}}?\W+"  # up to four filler words between key words
 _GAP2 = rf"(?:\W+{_W}){{0,2}}?\W+"
+# imperative position: text start, after punctuation, or after a connective ("and say", "just state")
+_IMP = r"(?:^|[.!?,:;\-\n]\s*|\b(?:and|just|now|please|then|simply|only)\s+)"
 
 _OVERRIDE_VERB = r"(?:ignore|ignoring|disregard|disregarding|forget|forgetting|forgotten|do not listen to|don'?t listen to|stop listening to|skip|overlook|neglect|bypass|override|overrule|drop|abandon|discard|dismiss|cancel|delete|erase|remove|throw away|set aside|pay no attention to|do not follow|don'?t follow|stop following)"
 _PRIOR = r"(?:previous|previously|prior|preceding|above|earlier|former|initial|original|old|foregoing|given|existing|all (?:the )?(?:other|above)|system|developer|default|your)"
@@ -172,7 +174,7 @@ _RULE_SPECS: list[tuple[str, str, float, str]] = [
     ("instead_output", "override", 0.7,
      r"\b(?:but|and)\W+(?:then|now|instead)\W+(?:\w+\W+){0,4}?(?:forget|ignore|disregard|stop)\b"),
     ("stop_and_write", "override", 0.8,
-     r"(?:^|[.!?]\s*)(?:stop|halt|abort|wait)\s*[:!]\s*(?:now\s+)?(?:write|say|print|output|tell|answer|respond|repeat)\b"),
+     r"(?:^|[.!?]\s*|\b(?:now|so|ok|okay)\W+)(?:stop|halt|abort|wait|stopp)\s*(?:[:!]+\s*(?:now\s+|nun\s+|jetzt\s+)?(?:write|say|print|output|tell|answer|respond|repeat|schreib|schreibe|sag|sage)\b|[,!:]\s*(?:ignore|forget|disregard|ignoriere|vergiss)\b|[\-–]\s*(?:write|say|print|schreib|schreibe|sag)\s*:)"),
     ("priority_override", "override", 0.85,
      r"\b(?:this|these|the following)\W+(?:instructions?|message|prompt|command|text)\W+(?:\w+\W+){0,2}?(?:overrides?|supersedes?|takes? (?:precedence|priority) over|replaces?)\b"),
     # German
@@ -187,7 +189,7 @@ _RULE_SPECS: list[tuple[str, str, float, str]] = [
     ("leave_behind_de", "override", 0.85,
      r"\b(?:alle|alles|sämtliche)\W+(?:vorherigen?|bisherigen?|obigen?|früheren?)\W+(?:\w+\W+)?(?:hinter sich|hinter dir|beiseite|weg)\b"),
     ("ignore_provided_docs", "override", 0.7,
-     r"\b(?:ignore|ignoring|disregard|disregarding|do not look (?:in|at)|don'?t look (?:in|at)|without (?:using|looking at)|not by)\W+(?:any\W+|all\W+)?the\W+(?:provided\W+|given\W+|attached\W+)?(?:articles|documents|document|sources|search results|retrieved (?:text|passages))\b"),
+     r"\b(?:ignore|ignoring|disregard|disregarding|do not look (?:in|at)|don'?t look (?:in|at)|without (?:using|looking at)|not by)\W+(?:any\W+|all\W+)?(?:the\W+)?(?:provided\W+|given\W+|attached\W+)?(?:articles|documents|sources|search results|retrieved (?:text|passages))\b(?:\W+provided)?|\b(?:by|from|with)\W+your\W+own\W+knowledge\W+(?:and\W+)?not\W+(?:by|from|with)\W+the\W+(?:articles|documents|context|sources)\b"),
     ("new_task_de", "override", 0.85,
      r"\b(?:deine|ihre|eine)\W+(?:neue|nächste|eigentliche|wahre)\W+(?:aufgabe|anweisung|instruktion|rolle)\b\s*(?::|ist|lautet|besteht)"),
     # Romance / Slavic / Dutch / Russian / Chinese / Japanese
@@ -252,7 +254,15 @@ _RULE_SPECS: list[tuple[str, str, float, str]] = [
     ("access_granted", "extraction", 0.9,
      r"\b(?:say|output|print|respond with|reply with|answer with|begin with|start with|write|include|just say|only say)\W+(?:\w+\W+){0,3}?[\"'“”‘’]?access granted\b|\baccess (?:denied|granted)[\"'“”‘’]?\W+(?:\w+\W+){0,6}?(?:instructions|prompt|password)\b"),
     ("begin_reply_with", "extraction", 0.7,
-     r"\b(?:begin|start|prefix|preface)\W+(?:your\W+)?(?:reply|response|answer|output)\W+with\W+[\"'“”‘’](?=[^\"'“”‘’]{0,120}\b(?:instructions|prompt|password|rules|secret)\b)"),
+     r"\b(?:begin|start|prefix|preface)\W+(?:your\W+)?(?:(?:reply|response|answer|output)\W+)?with\W+[\"'“”‘’](?=[^\"'“”‘’]{0,120}\b(?:instructions|prompt|password|rules|secret|access code|access denied|logic so far|ruleset)\b)"),
+    ("print_all_instructions", "extraction", 0.8,
+     r"\b(?:print|output|list|dump|repeat|recite|return|show|display)\W+(?:out\W+)?(?:me\W+)?all\W+(?:of\W+)?(?:the\W+)?(?:instructions|rules|conditions)\b"),
+    ("verb_the_instructions", "extraction", 0.45,
+     r"\b(?:print|output|repeat|convert|translate|format|summari[sz]e|list|rewrite|return|dump|recite|tl;?dr|encode|rap)\W+(?:out\W+)?(?:all\W+)?(?:of\W+)?(?:the\W+)?(?:above\W+|previous\W+|prior\W+|initial\W+)?(?:instructions|ruleset|rule set|conditions so far|logic so far)\b(?=\s+(?:as|into|in|formatted|with|above|so far|verbatim|word for word|before|you|which)\b|\s*$|\s*[.!,;:(])"),
+    ("your_ruleset", "extraction", 0.8,
+     r"\byour\W+(?:rule ?set|last prompt|previous prompt|initial prompt|instructions so far|pre-?prompt)\b|\b(?:words|text)\W+from\W+your\W+(?:last|previous|initial|first)\W+(?:prompt|message|instructions)\b"),
+    ("append_secret", "extraction", 0.45,
+     r"\b(?:append|include|add|insert|prepend|attach)\W+(?:\w+\W+)?(?:the|your|any)\W+(?:hidden\W+|secret\W+)?(?:password|passcode|access code|secret (?:word|key|code)|hidden rules)\b"),
     ("reveal_secret_data", "extraction", 0.75,
      r"\b(?:reveal|disclose|leak|dump|print|output|show|tell me)\W+(?:\w+\W+){0,3}?(?:the|your|any|all)\W+(?:\w+\W+)?(?:secrets?|api keys?|credentials|hidden (?:data|information)|training data|confidential (?:data|information))\b"),
     # ---- encoding / obfuscation tricks --------------------------------------------------
@@ -264,6 +274,51 @@ _RULE_SPECS: list[tuple[str, str, float, str]] = [
      r"\b(?:decode|decrypt|translate|deobfuscate)\W+(?:\w+\W+){0,5}?(?:and|then)\W+(?:\w+\W+)?(?:follow|execute|obey|do|run|perform|carry out|act on|comply with)\b"),
     ("split_payload", "obfuscation", 0.8,
      r"\b(?:concatenate|combine|join)\W+(?:\w+\W+){0,4}?(?:strings?|variables?|parts?|tokens?)\W+(?:\w+\W+){0,8}?(?:and|then)\W+(?:follow|execute|answer|respond to|do)\b"),
+    # ---- goal hijacking / output forcing (weights < 0.5 are classifier features, never fire alone)
+    ("say_that_you_hate", "hijack", 0.8,
+     rf"{_IMP}(?:say|state|claim|declare|admit|confirm|announce|include|write)\W*(?:that\W*)?you\W*(?:hate|despise|detest)\W*\w"),
+    ("state_that_best", "hijack", 0.75,
+     rf"{_IMP}(?:say|state|claim|declare|announce|admit|confirm)\W+that\W+(?:\w+\W+){{1,5}}?(?:is|are|was|were)\W+(?:the\W+)?(?:best|worst|greatest|most \w+|superior|inferior|evil|stupid|crap|shit|the only \w+)\b"),
+    ("dont_answer_just_output", "hijack", 0.85,
+     r"\b(?:do not|don'?t|dont|never)\W+(?:answer|respond to|reply to|address)\W+(?:this|the|my|that)\W+(?:\w+\W+)?(?:question|query|prompt|request)\W+(?:\w+\W+){0,3}?(?:but|just|only|instead|rather)\b"),
+    ("just_say_quoted", "hijack", 0.45,
+     r"\b(?:just|only|simply)\W+(?:say|output|print|write|respond with|reply with|answer with|repeat)\W+(?:\w+\W+){0,2}?[\"'“”‘«]"),
+    ("answer_only_with", "hijack", 0.7,
+     r"\b(?:always|every time|whenever)\W+(?:\w+\W+){0,6}?(?:answer|respond|reply|say)\W+(?:only\W+)?(?:with\W+)?[\"'“”‘«]|\b(?:respond|reply|answer)\W+(?:to\W+)?(?:every|all|any)\W+(?:\w+\W+)?(?:questions?|messages?|prompts?)\W+(?:\w+\W+){0,2}?with\W+[\"'“”‘«]"),
+    ("pivot_new_task", "hijack", 0.75,
+     r"\b(?:now|next)\W+(?:\w+\W+){0,2}?(?:new|further|additional|more|other)\W+(?:tasks?|instructions?|assignments?|orders?)\W+(?:\w+\W+)?(?:follow|follows|are followed|come|begin|start)\b|\bwe\W+(?:will\W+)?(?:start|begin)\W+(?:over\W+|again\W+|from scratch\W+)?with\W+a\W+new\W+task\b|\bnew\W+challenge\W+for\W+you\b"),
+    ("done_now_write", "hijack", 0.45,
+     r"\b(?:that is|that's|this is|it is)\W+(?:done|enough|finished|sufficient)\W+(?:\w+\W+){0,3}?now\W+(?:\w+\W+){0,2}?(?:write|say|print|output|tell|answer|help|compose|generate|create)\b"),
+    ("change_your_instructions", "hijack", 0.85,
+     r"\b(?:change|update|replace|modify|overwrite|reset)\W+your\W+(?:\w+\W+)?(?:instructions|rules|programming|system prompt|directives|guidelines)\b|\byour\W+(?:new\W+)?instructions\W+(?:are|is)\W+now\b"),
+    ("previous_now_irrelevant", "hijack", 0.85,
+     r"\b(?:previous|prior|above|earlier|preceding|former)\W+(?:\w+\W+)?(?:instructions|information|rules|context|tasks|directives)\W+(?:\w+\W+){0,6}?(?:is|are|were)\W+(?:now\W+)?(?:all\W+)?(?:irrelevant|void|null|invalid|obsolete|cancell?ed|revoked|no longer (?:valid|relevant|apply))\b"),
+    ("ignore_above_and", "hijack", 0.75,
+     r"\b(?:ignore|disregard|forget)\W+(?:the\W+)?(?:above|preceding|previous)\W+(?:and|then|but|,)\W"),
+    ("inline_instruction_marker", "hijack", 0.45,
+     r"(?:[?.!]\s*|\\n\s*|\n\s*)(?:new |additional |hidden |real )?instruction\s*[:\-]\s*\w"),
+    ("attention_stop", "hijack", 0.75,
+     r"\b(?:attention|achtung|atención|attenzione)\W+(?:stop|stopp|halt|alto)\b"),
+    ("response_manipulation", "hijack", 0.45,
+     r"\b(?:translate|modify|enhance|change|alter|rewrite|encode|display|provide|write|give)\W+your\W+(?:response|reply|answer|message|output)\W+(?:\w+\W+){0,2}?(?:in|into|to|by|backwards?|in reverse)\b|\bin your (?:response|reply|answer)\W+(?:\w+\W+){0,2}?(?:mention|include|add|suggest|recommend|promote|highlight|insert)\b"),
+    ("promote_to_users", "hijack", 0.6,
+     r"\b(?:suggest|suggesting|recommend|recommending|urge|urging|encourage|encouraging|tell|telling)\W+(?:the\W+)?(?:users?|readers?)\W+(?:to\W+)?(?:subscribe|visit|click|buy|purchase|download|sign up|follow)\b"),
+    ("insert_code_snippet", "hijack", 0.45,
+     r"\b(?:incorporate|embed|embedding|include|inclusion|integrate|integrating|introduce|insert|utili[sz]e|employ|add)\W+(?:\w+\W+){0,3}?(?:following|subsequent|below)\W+code\W+(?:snippet|block|section|excerpt|segment)\b"),
+    ("spaced_letters", "obfuscation", 0.45, r"(?:^|\s)(?:[a-z]\s){8,}[a-z](?:\s|$)"),
+    # German / Spanish / French / Italian goal hijacking and role assignment
+    ("hijack_de", "hijack", 0.8,
+     r"\b(?:nun|jetzt)\W+folgen\W+(?:\w+\W+)?(?:neue|weitere|andere)\W+(?:aufgaben|anweisungen|instruktionen|befehle)\b|\babweichend\W+(?:zu|von)\W+(?:den\W+)?(?:vorherigen|bisherigen|obigen)\W+(?:instruktionen|anweisungen|vorgaben)\b|\b(?:das ist erledigt|das genügt|das reicht)\W+(?:\w+\W+){0,3}?(?:schreibe?|verfasse|sag|sage|gib|formuliere)\b|\bneue\W+herausforderung\W+für\W+dich\b"),
+    ("irrelevant_de", "hijack", 0.85,
+     r"\b(?:vorherigen?|bisherigen?|obigen?|früheren?)\W+(?:informationen|anweisungen|instruktionen|aufgaben|angaben)\W+(?:\w+\W+){0,6}?(?:sind|ist|waren)\W+(?:\w+\W+){0,2}?(?:irrelevant|unwichtig|ungültig|hinfällig|nicht (?:mehr )?(?:gültig|wichtig|relevant|großartig))\b"),
+    ("say_only_de", "hijack", 0.6,
+     r"\b(?:sag|sage|schreib|schreibe|gib)\W+(?:\w+\W+)?(?:nur|einfach|ausschließlich)\W+(?:noch\W+)?(?:[\"'“„]|\w+\W+(?:aus\b|$))|\bantworte\W+(?:nur\W+)?im\W+stil(?:e)?\W+(?:eines|einer)\b"),
+    ("say_following_es_fr", "hijack", 0.75,
+     r"\b(?:di|diga|decid|dites|dis|dì|dica)\W+(?:lo|ce)\W+(?:siguiente|qui suit|seguente)\b|\b(?:solo|sólo)\W+tienes\W+que\W+decir\b|\bolvidar\W+todo\b"),
+    ("roleplay_romance", "roleplay", 0.7,
+     r"\b(?:a partir de ahora|desde ahora|de ahora en adelante)\W+(?:eres|serás|actúa como)\b|\b(?:finge|fingí|imagina)\W+que\W+eres\b|\b(?:à partir de maintenant|désormais|dorénavant)\W+(?:tu es|tu seras|vous êtes|agis comme)\b|\b(?:fais|faites)\W+semblant\W+d'?\W*être\b|\b(?:d'ora in poi|da ora in poi|da adesso)\W+(?:sei|sarai)\b|\bfingi\W+di\W+essere\b"),
+    ("override_fr_extra", "override", 0.85,
+     r"\b(?:ignore[rz]?|oublie[rz]?)\W+(?:tout\W+)?ce\W+qui\W+(?:précède|a été dit)\b|\bne\W+(?:tiens|tenez)\W+(?:pas\W+)?compte\W+de\W+(?:tout|ce)\b"),
     # ---- delimiter / fake role markers --------------------------------------------------
     ("fake_role_tag", "delimiter", 0.85,
      r"<\|?/?\s*(?:system|im_start|im_end|endoftext|assistant|user|developer|instructions?)\s*\|?>|\[/?inst\]|<</?sys>>|\[/?system\]|\{\{\s*system\s*\}\}"),

@@ -18,6 +18,7 @@ import faust
 
 from streams.agents.common import register_detection_agent
 from streams.detection import DetectionRunner
+from streams.runners import drift_detector, drift_runner
 from streams.drift_reports import DRIFT_REPORT_COLUMNS, DriftReporter
 from streams.services import Services
 
@@ -40,9 +41,7 @@ def register(app: faust.App, services: Services) -> None:
     state: dict[str, Any] = {"last_checkpoint": time.monotonic()}
 
     def build() -> DetectionRunner:
-        from detectors.drift import DriftDetector
-
-        detector = DriftDetector(reference_size=s.drift_reference_size, window_size=s.drift_window_size)
+        detector = drift_detector(s)
         for key, blob in list(checkpoints.items()):
             if blob:
                 try:
@@ -50,10 +49,7 @@ def register(app: faust.App, services: Services) -> None:
                 except Exception as exc:  # a checkpoint from another detector version: start fresh
                     log.warning("ignoring drift checkpoint for %s: %s", key, exc)
         state["detector"] = detector
-        return DetectionRunner(
-            [detector], s.calls_topic, services.redactor,
-            sample_rates={"drift": s.sample_drift}, flagged_only=["drift"],
-        )
+        return drift_runner(s, services.redactor, detector)
 
     async def after_batch(runner: DetectionRunner, out: Any, batch: list) -> None:
         if time.monotonic() - state["last_checkpoint"] < s.drift_report_interval_s:

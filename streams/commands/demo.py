@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+console = Console(width=max(120, Console().width))
 
 SUMMARY_SQL = """
 SELECT service_name, request_model, prompt_version,
@@ -27,11 +27,27 @@ ORDER BY service_name, request_model, prompt_version
 """
 
 
+DETECTIONS_SQL = """
+SELECT detector, label, count() AS checked, sum(flagged) AS flagged, round(avg(score), 3) AS mean_score
+FROM detections FINAL
+GROUP BY detector, label
+ORDER BY detector, flagged DESC
+"""
+
+DRIFT_SQL = """
+SELECT service_name, request_model, prompt_version, signal, count() AS alarms, min(window_end) AS first_alarm
+FROM drift_reports FINAL
+WHERE drifted = 1
+GROUP BY service_name, request_model, prompt_version, signal
+ORDER BY first_alarm
+"""
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
         duration: float = typer.Option(60.0, help="Seconds of generated traffic."),
-        rate: float = typer.Option(200.0, help="Messages per second from the generator."),
+        rate: float = typer.Option(40.0, help="Messages per second from the generator (detectors run on every call)."),
         home: Path = typer.Option(Path("var/demo"), help="Demo state folder (Kafka, ClickHouse); wiped first."),
         keep: bool = typer.Option(False, help="Keep the previous demo's data instead of starting clean."),
     ) -> None:
@@ -54,20 +70,27 @@ def run_demo(duration: float, rate: float, home: Path, keep: bool = False) -> No
     with console.status("Starting Kafka (KRaft, single node)…"):
         kafka.start()
     console.print(f"[green]✓[/] Kafka up at {kafka.bootstrap}")
-    settings = Settings(home=str(home), kafka_bootstrap=kafka.bootstrap)
+    # Small drift windows so a one-minute demo has enough calls per key to test for drift.
+    settings = Settings(
+        home=str(home), kafka_bootstrap=kafka.bootstrap, drift_reference_size=100, drift_window_size=50,
+        drift_report_interval_s=5.0, web_port=free_port(),
+    )
     worker = WorkerProcess(settings)
     try:
         ensure_topics(settings)
         worker.start()
         console.print(f"[green]✓[/] worker started (log: {worker.logs[-1]})")
         console.print(f"Generating traffic for {duration:.0f}s at {rate:.0f} msg/s (planted attacks, drift, errors, malformed)…")
+        drift_after = int(rate * duration * 0.5)
+        console.print(f"Metrics while it runs: http://127.0.0.1:{settings.web_port}/metrics")
         stats = asyncio.run(
-            Generator(seed=int(time.time()) % 10_000, rate=rate).run(
+            Generator(seed=int(time.time()) % 10_000, rate=rate, drift_after=drift_after).run(
                 kafka.bootstrap, settings.calls_topic, rate=rate, duration_s=duration, partitions=None
             )
         )
-        with console.status("Waiting for the worker to commit everything…"):
-            worker.wait_caught_up(timeout=180)
+        with console.status("Waiting for the worker to store and check everything…"):
+            worker.wait_caught_up(timeout=600)
+            time.sleep(settings.drift_report_interval_s + 1)  # one more drift report
         if not worker.alive():
             raise typer.Exit(_fail(f"the worker died; see {worker.logs[-1]}"))
         dead = asyncio.run(_dead_letter_reasons(settings))
@@ -94,6 +117,8 @@ def _print_summary(settings, stats, dead: Counter, duration: float) -> None:
     client = connect(settings.dsn)
     try:
         result = client.query(SUMMARY_SQL)
+        detections = client.query(DETECTIONS_SQL)
+        drift = client.query(DRIFT_SQL)
     finally:
         client.close()
     table = Table(title="What landed in ClickHouse (llm_calls)", show_lines=False)
@@ -104,6 +129,8 @@ def _print_summary(settings, stats, dead: Counter, duration: float) -> None:
         total_calls += row[3]
         table.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in row])
     console.print(table)
+    console.print(_table("Detections (detections)", detections))
+    console.print(_table("Drift alarms (drift_reports)", drift) if drift.result_rows else "[dim]no drift alarm[/]")
     dlq = Table(title="Dead-lettered messages (llm.calls.dlq)")
     dlq.add_column("reason")
     dlq.add_column("count", justify="right")
@@ -115,6 +142,15 @@ def _print_summary(settings, stats, dead: Counter, duration: float) -> None:
         f"({stats.rate:.0f}/s): [green]{total_calls:,} calls stored[/], "
         f"[yellow]{sum(dead.values()):,} dead-lettered[/]. Data: {settings.dsn}"
     )
+
+
+def _table(title: str, result) -> Table:
+    table = Table(title=title)
+    for name in result.column_names:
+        table.add_column(name)
+    for row in result.result_rows:
+        table.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in row])
+    return table
 
 
 def _fail(message: str) -> int:

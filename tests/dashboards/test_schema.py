@@ -1,7 +1,8 @@
 """Dashboards and provisioning files against Grafana's own models (grafana-foundation-sdk).
 
 The SDK's types are generated from Grafana's schemas; a dashboard that decodes into them and
-encodes back to the same JSON uses only fields (and enum values) Grafana's model knows.
+encodes back to the same JSON uses only fields (and enum values) Grafana's model knows. The SDK is a
+test dependency (``.[test]``): without it this module fails to import, it is never skipped.
 """
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ from typing import Any
 import pytest
 import yaml
 
-sdk = pytest.importorskip("grafana_foundation_sdk")
+try:
+    import grafana_foundation_sdk  # noqa: F401
+except ImportError as exc:  # the schema checks must run: fail loudly, never skip
+    raise ImportError(
+        "grafana-foundation-sdk is required by the dashboard schema tests; install the test extras: "
+        ".venv/bin/pip install -e '.[test]' (or: .venv/bin/pip install grafana-foundation-sdk)") from exc
 from grafana_foundation_sdk.cog.plugins import register_default_plugins  # noqa: E402
 from grafana_foundation_sdk.models import alerting  # noqa: E402
 from grafana_foundation_sdk.models.dashboard import Dashboard  # noqa: E402

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator

@@ -1,0 +1,38 @@
+"""Measure a worker's throughput on a pre-filled topic from its committed offsets."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiokafka.errors import KafkaError
+
+from streams.config import Settings
+from streams.lag import consumer_lag
+from streams.supervisor import WorkerProcess
+
+
+def worker_throughput(settings: Settings, n: int, timeout_s: float = 1800) -> float:
+    """Events/s from the worker's first commit to the commit of the last of ``n`` messages.
+
+    Commits follow the ClickHouse write, so this counts only stored (and checked) events, and
+    start-up (group join, model load) is excluded.
+    """
+    worker = WorkerProcess(settings).start()
+    first: tuple[float, int] | None = None
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                lag = asyncio.run(consumer_lag(settings.kafka_bootstrap, settings.consumer_group, [settings.calls_topic]))
+            except KafkaError:  # group coordinator still loading
+                lag = {}
+            remaining = sum(lag.values()) if lag else n
+            now = time.perf_counter()
+            if first is None and remaining < n:
+                first = (now, n - remaining)
+            if remaining == 0 and first is not None:
+                return (n - first[1]) / (now - first[0])
+            time.sleep(0.1)
+        raise TimeoutError(worker.log_text()[-3000:])
+    finally:
+        worker.stop()

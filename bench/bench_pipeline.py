@@ -1,0 +1,174 @@
+"""End-to-end benchmark: the worker with every detector on vs the detectors alone, same events.
+
+    .venv/bin/python bench/bench_pipeline.py [--events 1500] [--latency-seconds 30]
+
+1. Pure: decode the events and run the three detector groups (injection, grounding, drift)
+   in-process, in the worker's batch size, with a fresh embedding cache: events/s.
+2. Pipeline: the same events pre-filled on a topic; ``llmwatch worker`` (ingest + all detector
+   agents, one consumer group) from its first commit to its last: events/s. Ratio = 2 / 1.
+3. Latency: events produced at half the pipeline's maximum rate; produce -> detection queryable
+   = ``detections.detected_at`` (set by ClickHouse when the insert lands) - event timestamp.
+Run once per settings variant (sampling, cascade, batch size).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aiokafka import AIOKafkaProducer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from bench._machine import machine  # noqa: E402
+from bench._worker_rate import worker_throughput  # noqa: E402
+from streams.clickhouse import connect  # noqa: E402
+from streams.codec import EventCodec  # noqa: E402
+from streams.config import Settings  # noqa: E402
+from streams.detection import Positioned  # noqa: E402
+from streams.generator import Generator  # noqa: E402
+from streams.kafka_local import LocalKafka, create_topics, free_port  # noqa: E402
+from streams.redaction import Redactor  # noqa: E402
+from streams.runners import drift_runner, grounding_runner, injection_runner  # noqa: E402
+from streams.supervisor import WorkerProcess  # noqa: E402
+from streams.topics import topic_partitions  # noqa: E402
+
+console = Console()
+VARIANTS = {
+    "all detectors, every call, cascade on, batch 256": {},
+    "sampled: grounding 25%, drift 50%": {"sample_grounding": 0.25, "sample_drift": 0.5},
+    "cascade off (embedding layers on every call)": {"cascade": 0},
+}
+
+
+def messages(n: int, seed: int, now_ms: int | None = None) -> list:
+    gen = Generator(seed=seed, rate=1e9, drift_after=n // 2)
+    return [m for m in gen.messages(n, malformed_ratio=0.0, clock_ms=(lambda: now_ms) if now_ms else None)]
+
+
+def pure_throughput(settings: Settings, msgs: list) -> float:
+    from detectors.embeddings import default_embedder
+
+    default_embedder.cache_clear()  # a fresh embedder: no cached vectors, as a new worker
+    codec = EventCodec()
+    batch = [Positioned(codec.decode(m.value).record, 0, i) for i, m in enumerate(msgs)]
+    redactor = Redactor.from_names(settings.redact)
+    runners = [injection_runner(settings, redactor), grounding_runner(settings, redactor), drift_runner(settings, redactor)]
+    size = settings.detect_batch_size
+    started = time.perf_counter()
+    for runner in runners:
+        for i in range(0, len(batch), size):
+            runner.run(batch[i : i + size])
+    return len(batch) / (time.perf_counter() - started)
+
+
+async def fill(bootstrap: str, topic: str, msgs: list) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_request_size=4 << 20)
+    await producer.start()
+    try:
+        for m in msgs:
+            await producer.send(topic, m.value, key=m.key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def produce_steady(bootstrap: str, topic: str, rate: float, seconds: float, seed: int) -> int:
+    msgs = messages(int(rate * seconds), seed)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+    await producer.start()
+    codec = EventCodec()
+    t0 = time.monotonic()
+    try:
+        for i, m in enumerate(msgs):
+            ahead = i / rate - (time.monotonic() - t0)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+            record = dict(m.event)
+            record["timestamp_ms"] = int(time.time() * 1000)
+            await producer.send(topic, codec.encode_confluent(record), key=m.key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return len(msgs)
+
+
+def latency(settings: Settings, rate: float, seconds: float) -> tuple[float, float, int]:
+    worker = WorkerProcess(settings).start()
+    try:
+        time.sleep(15)  # group joined and model loaded before traffic starts
+        asyncio.run(produce_steady(settings.kafka_bootstrap, settings.calls_topic, rate, seconds, seed=5))
+        worker.wait_caught_up(timeout=900)
+    finally:
+        worker.stop()
+    client = connect(settings.dsn)
+    try:
+        return client.query(
+            "SELECT quantileExact(0.5)(d), quantileExact(0.99)(d), count() FROM ("
+            " SELECT event_id, dateDiff('millisecond', any(timestamp), max(detected_at)) AS d"
+            " FROM detections WHERE detector = 'injection' GROUP BY event_id)"
+        ).result_rows[0]
+    finally:
+        client.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=1500)
+    ap.add_argument("--latency-seconds", type=float, default=30.0)
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "pipeline.md")
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="llmwatch-pipeline-") as tmp:
+        home = Path(tmp)
+        kafka = LocalKafka(home / "kafka", port=free_port(), jvm_opts=())
+        with console.status("starting Kafka…"):
+            kafka.start()
+        try:
+            for i, (name, overrides) in enumerate(VARIANTS.items()):
+                base = Settings(home=str(home / f"v{i}"), kafka_bootstrap=kafka.bootstrap, calls_topic=f"bench{i}.calls",
+                                dead_letter_topic=f"bench{i}.dlq", results_topic=f"bench{i}.results",
+                                consumer_group=f"bench{i}", drift_report_interval_s=10.0)
+                settings = dataclasses.replace(base, **overrides)
+                create_topics(kafka.bootstrap, topic_partitions(settings))
+                msgs = messages(args.events, seed=100 + i)
+                with console.status(f"[{name}] detectors alone on {len(msgs)} events…"):
+                    pure = pure_throughput(settings, msgs)
+                with console.status(f"[{name}] filling the topic…"):
+                    asyncio.run(fill(kafka.bootstrap, settings.calls_topic, msgs))
+                with console.status(f"[{name}] worker end to end…"):
+                    e2e = worker_throughput(settings, len(msgs))
+                lat_settings = dataclasses.replace(settings, calls_topic=f"bench{i}.lat", consumer_group=f"bench{i}-lat",
+                                                   home=str(home / f"v{i}-lat"))
+                create_topics(kafka.bootstrap, topic_partitions(lat_settings))
+                rate = e2e / 2
+                with console.status(f"[{name}] latency at {rate:.0f} events/s…"):
+                    p50, p99, n = latency(lat_settings, rate, args.latency_seconds)
+                rows.append((name, f"{pure:.1f}", f"{e2e:.1f}", f"{e2e / pure:.2f}", f"{rate:.0f}", f"{p50:.0f}", f"{p99:.0f}", str(n)))
+                console.print(rows[-1])
+        finally:
+            kafka.stop()
+    head = ("settings", "detectors alone (events/s)", "pipeline (events/s)", "ratio", "latency rate (events/s)",
+            "p50 produce→detection (ms)", "p99 (ms)", "events")
+    table = Table(title="Pipeline with all detectors")
+    for h in head:
+        table.add_column(h)
+    for r in rows:
+        table.add_row(*r)
+    console.print(table)
+    md = [f"Machine: {machine()}", f"Events per variant: {args.events}; latency run {args.latency_seconds:.0f}s.", "",
+          "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    md += ["| " + " | ".join(r) + " |" for r in rows]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(md) + "\n")
+    console.print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Run every benchmark under bench/ in turn: ``python bench/run_all.py [--quick]``.
+
+Each writes its own table to ``bench/results/<name>.md``; BENCHMARKS.md summarises them.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHES = {
+    "embeddings": ["bench_embeddings.py"],
+    "detectors": ["bench_detectors.py"],
+    "ingest": ["bench_ingest.py"],
+    "pipeline": ["bench_pipeline.py"],
+    "dashboards": ["bench_dashboards.py"],
+}
+QUICK_ARGS = {
+    "ingest": ["--events", "30000", "--latency-seconds", "15"],
+    "dashboards": ["--rows", "1000000"],
+    "detectors": ["--n", "100"],
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller sizes (minutes instead of tens of minutes)")
+    ap.add_argument("only", nargs="*", help=f"a subset of: {', '.join(BENCHES)}")
+    args = ap.parse_args()
+    failed = []
+    for name, cmd in BENCHES.items():
+        if args.only and name not in args.only:
+            continue
+        extra = QUICK_ARGS.get(name, []) if args.quick else []
+        print(f"==> {name}", flush=True)
+        started = time.monotonic()
+        rc = subprocess.call([sys.executable, str(HERE / cmd[0]), *cmd[1:], *extra])
+        print(f"<== {name}: exit {rc} in {time.monotonic() - started:.0f}s", flush=True)
+        if rc:
+            failed.append(name)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Redaction of PII and secrets before storage."""
+from __future__ import annotations
+
+import pytest
+
+from streams.detection import DetectionRunner, Positioned
+from streams.redaction import Redactor
+from streams.rows import LLM_CALL_COLUMNS, llm_call_row
+from detectors.base import Detector, Verdict
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("write to jane.doe+x@mail.example.org today", "write to [EMAIL] today"),
+        ("card 4111-1111-1111-1111 ok", "card [CARD] ok"),
+        ("order 1234-5678-9012-3456 is not a card", "order 1234-5678-9012-3456 is not a card"),  # fails Luhn
+        ("call 415-555-0132 please", "call [PHONE] please"),
+        ("key sk-proj-AbCdEfGhIjKlMnOpQrStUvWx123", "key [API_KEY]"),
+        ("aws AKIAABCDEFGHIJKLMNOP", "aws [API_KEY]"),
+        ("Authorization: Bearer abcdefghijklmnop1234", "Authorization: Bearer [API_KEY]"),
+        ("version 2.3.1 released in 2024", "version 2.3.1 released in 2024"),
+    ],
+)
+def test_rules_redact_what_they_should_and_nothing_else(text, expected):
+    assert Redactor().redact(text) == expected
+
+
+def test_rule_selection_and_bad_names():
+    assert Redactor.from_names("none").redact("a@b.co") == "a@b.co"
+    assert Redactor.from_names("emails").redact("a@b.co 415-555-0132") == "[EMAIL] 415-555-0132"
+    with pytest.raises(ValueError, match="valid: emails"):
+        Redactor.from_names("emails,ssn")
+
+
+class EchoDetector(Detector):
+    """Flags prompts containing an email address: proves detectors see the original text."""
+
+    name = "echo"
+    version = "1"
+
+    def detect(self, event):
+        seen = "@" in event.prompt
+        return Verdict(self.name, self.version, float(seen), seen, 0.5, {"prompt": event.prompt})
+
+
+def record(prompt: str) -> dict:
+    return {
+        "event_id": "e1", "timestamp_ms": 1_800_000_000_000, "service_name": "a", "deployment_environment": "prod",
+        "provider_name": "", "operation_name": "chat", "request_model": "m", "response_model": "", "prompt_name": "",
+        "prompt_version": "v1", "prompt_template_hash": "", "input_messages": [{"role": "user", "content": prompt}],
+        "system_instructions": None, "output_text": "mail me at bob@corp.io", "finish_reason": None,
+        "retrieved_context": ["call 415-555-0132"], "retrieval_query": None, "input_tokens": 1, "output_tokens": 1,
+        "cached_input_tokens": 0, "latency_ms": 1.0, "time_to_first_token_ms": None, "cost_usd": None, "status": "ok",
+        "error_type": None, "user_id": None, "conversation_id": None, "trace_id": None, "span_id": None, "attributes": {},
+    }
+
+
+def test_stored_rows_are_redacted_but_detectors_see_the_original():
+    redactor = Redactor()
+    rec = record("my email is jane@example.com")
+    row = dict(zip([c for c, _ in LLM_CALL_COLUMNS], llm_call_row(rec, 2, "t", 0, 1, redactor)))
+    assert row["input_contents"] == ["my email is [EMAIL]"]
+    assert row["output_text"] == "mail me at [EMAIL]"
+    assert row["retrieved_context"] == ["call [PHONE]"]
+    out = DetectionRunner([EchoDetector()], "t", redactor).run([Positioned(rec, 0, 1)])
+    (_, verdict), = out.verdicts
+    assert verdict.flagged  # the detector saw the address
+    evidence = out.rows[0][7]
+    assert "jane@example.com" not in evidence and "[EMAIL]" in evidence  # stored evidence is redacted
