@@ -136,32 +136,54 @@ TIME = ("$__timeInterval(minute)", "time")  # a ``by`` group of latency_quantile
 
 
 def _hist_quantile(p: float) -> str:
-    """SQL: the ``p`` quantile of the histogram ``hb`` (sorted buckets) / ``hc`` (counts), ``cum``, ``total``;
-    log-linear interpolation inside the bucket where the cumulative count crosses ``p * total``."""
+    """SQL: the ``p`` quantile of a histogram given as ``hb`` (buckets, sorted, a bucket may repeat) and
+    ``hc`` (their counts), ``cum`` (cumulative counts) and ``total``: the bucket where the cumulative count
+    crosses ``p * total``, with log-linear interpolation inside it."""
     i = f"arrayFirstIndex(x -> x >= {p} * total, cum)"
-    return f"exp((hb[{i}] + ({p} * total - cum[{i}] + hc[{i}]) / hc[{i}]) * {LOG_BUCKET})"
+    bucket = f"hb[{i}]"
+    before = f"(cum[indexOf(hb, {bucket})] - hc[indexOf(hb, {bucket})])"  # calls in lower buckets
+    size = f"(cum[arrayCount(x -> x <= {bucket}, hb)] - {before})"  # calls in this bucket
+    return f"exp(({bucket} + ({p} * total - {before}) / {size}) * {LOG_BUCKET})"
+
+
+# (bucket, count) packed into one UInt64, so a plain numeric sort orders the entries by bucket
+_PACK = "bitShiftLeft(toUInt64(b + 32768), 40) + n"
+_UNPACK = ("arrayMap(x -> toInt32(bitShiftRight(x, 40)) - 32768, e) AS hb, arrayMap(x -> bitAnd(x, 1099511627775), e) AS hc,\n"
+           "        arrayCumSum(hc) AS cum, arraySum(hc) AS total")
 
 
 def latency_quantiles(quantiles: dict[str, float], by: tuple[tuple[str, str], ...] = (), metric: str = "latency_ms",
                       where: str = FILTERS, order: str = "") -> str:
     """Percentiles of ``metric`` from the per-minute histograms, one row per ``by`` group.
 
-    ``by``: (expression, alias) pairs; ``quantiles``: column alias -> quantile level.
+    ``by``: (expression, alias) pairs; ``quantiles``: column alias -> quantile level. Per interval
+    (``by`` holds :data:`TIME`): each group concatenates its rows' (bucket, count) entries and sorts
+    them, no hash aggregation over the entries. Otherwise (few groups, many entries each): the entries
+    are summed per bucket first.
     """
     sel = "".join(f"{expr} AS {alias}, " if expr != alias else f"{alias}, " for expr, alias in by)
     names = "".join(f"{alias}, " for _, alias in by)
     group = f"\n    GROUP BY {names.removesuffix(', ')}" if by else ""
     values = ", ".join(f"{_hist_quantile(p)} AS {alias}" for alias, p in quantiles.items())
+    source = f"llm_latency_1m\n        WHERE $__timeFilter(minute) AND metric = '{metric}' AND {where}"
+    if TIME in by:
+        inner = f"""SELECT {names}arraySort(groupArrayArray(arrayMap((b, n) -> {_PACK}, hist.1, hist.2))) AS e,
+        {_UNPACK}
+    FROM (
+        SELECT {sel}hist
+        FROM {source}
+    ){group}"""
+    else:
+        inner = f"""SELECT {names}arraySort(groupArray({_PACK})) AS e,
+        {_UNPACK}
+    FROM (
+        SELECT {sel}b, sum(c) AS n
+        FROM {source.replace(chr(10), " ARRAY JOIN hist.1 AS b, hist.2 AS c" + chr(10), 1)}
+        GROUP BY {names}b
+    ){group}"""
     return f"""SELECT {names}{values}
 FROM (
-    SELECT {names}arraySort(groupArray(bucket)) AS hb, arraySort((x, y) -> y, groupArray(n), groupArray(bucket)) AS hc,
-        arrayCumSum(hc) AS cum, arraySum(hc) AS total
-    FROM (
-        SELECT {sel}bucket, sum(calls) AS n
-        FROM llm_latency_1m
-        WHERE $__timeFilter(minute) AND metric = '{metric}' AND {where}
-        GROUP BY {names}bucket
-    ){group}
+    {inner}
 ){f"{chr(10)}ORDER BY {order}" if order else ""}"""
 
 

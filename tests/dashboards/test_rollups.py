@@ -36,7 +36,7 @@ def test_histogram_p95_per_model_matches_raw(seeded) -> None:
 
 def test_histogram_counts_every_call_once(seeded) -> None:
     client, summary = seeded
-    counts = dict(client.query("SELECT metric, sum(calls) FROM llm_latency_1m GROUP BY metric").result_rows)
+    counts = dict(client.query("SELECT metric, sum(arraySum(hist.2)) FROM llm_latency_1m GROUP BY metric").result_rows)
     raw = client.query("SELECT count(), countIf(time_to_first_token_ms IS NOT NULL) FROM llm_calls").result_rows[0]
     assert (counts["latency_ms"], counts["ttft_ms"]) == raw
 
