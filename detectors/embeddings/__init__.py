@@ -9,9 +9,9 @@ L2 norm, so a dot product is a cosine similarity.
 
 Backends (env ``LLMWATCH_EMBEDDER``):
 
-* ``onnx-int8`` (default): onnxruntime + tokenizers, int8 weights, no torch; see
+* ``onnx-fp32`` (default): onnxruntime + tokenizers, no torch, identical to the reference; see
   ``bench/results/embeddings.md`` for its speed and its parity with the reference.
-* ``onnx-fp32``: the same graph with fp32 weights.
+* ``onnx-int8``: the same graph with int8 weights (vectors depend slightly on batch composition).
 * ``sentence-transformers``: the torch reference (needs the ``reference`` extra).
 
     >>> from detectors.embeddings import default_embedder
@@ -31,10 +31,11 @@ from .model_files import FIX, ModelMissingError
 __all__ = ["BACKENDS", "DEFAULT_BACKEND", "Embedder", "FIX", "ModelMissingError", "default_embedder", "make_embedder"]
 
 BACKENDS = ("onnx-int8", "onnx-fp32", "sentence-transformers")
-# int8 clears the bar (cosine to the reference >= 0.98 on 300 eval texts: min 0.981, mean 0.997)
-# and is never slower than fp32 (same on short texts, ~1.15x on long ones on an AVX2 CPU without
-# VNNI); fp32 is exact (cosine 1.0000). See bench/results/embeddings.md.
-DEFAULT_BACKEND = "onnx-int8"
+# fp32: identical to the reference (cosine 1.0000) and batch-independent. int8 uses dynamic
+# quantisation, whose activation scales depend on the other texts in the batch, so the same
+# text gets a different vector (max |diff| 0.013) in another batch: a replayed event would get
+# another score. On this CPU (AVX2, no VNNI) int8 is only ~1.0-1.15x faster, so fp32 it is.
+DEFAULT_BACKEND = "onnx-fp32"
 
 
 @runtime_checkable

@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..base import Detector, Event, Verdict, check_probability, register
+from ..base import Detector, Event, Verdict, check_positive_int, check_probability, register
 from . import sentences as S
 from .support import (
     DEFAULT_BIAS,
@@ -82,8 +82,12 @@ class GroundingDetector(Detector):
         weights: Mapping[str, float] | None = None,
         bias: float | None = None,
         judge: Any = None,
+        max_claims: int = 64,
     ) -> None:
         self.threshold = check_probability("threshold", threshold)
+        # Bounds the work per event: a pathological 200k-character answer must not stall a
+        # stream worker for minutes. Claims past the cap are not checked; evidence says so.
+        self.max_claims = check_positive_int("max_claims", max_claims)
         if embedder is not None and not (hasattr(embedder, "encode") and hasattr(embedder, "dim")):
             raise ValueError(f"embedder must have .encode and .dim, got {embedder!r}")
         self.embedder = embedder
@@ -187,7 +191,8 @@ class GroundingDetector(Detector):
                 0.0, "no_context", {"reason": "no retrieved context: grounding cannot be assessed"}, flagged=False
             )
         response = ev.response or ""
-        claims = S.split_claims(response)
+        all_claims = S.split_claims(response)
+        claims = all_claims[: self.max_claims]
         if not claims:
             return self._verdict(
                 0.0, "empty_response", {"reason": "the response makes no claim (empty or no words)"}, flagged=False
@@ -198,7 +203,10 @@ class GroundingDetector(Detector):
         # embedding work by the number of claims: only its last QUESTION_EMBED_WORDS words
         # (where the user's question sits in a templated prompt) go into the embeddings.
         q_embed = question if len(words) <= QUESTION_EMBED_WORDS else " ".join(words[-QUESTION_EMBED_WORDS:])
-        return {"idx": ContextIndex.build(passages, question), "claims": claims, "q_embed": q_embed}
+        return {
+            "idx": ContextIndex.build(passages, question), "claims": claims, "q_embed": q_embed,
+            "unchecked": len(all_claims) - len(claims),
+        }
 
     def _finish(self, ev: Event, plan: dict[str, Any], vecs: np.ndarray, rows: Mapping[str, int]) -> Verdict:
         idx: ContextIndex = plan["idx"]
@@ -235,6 +243,8 @@ class GroundingDetector(Detector):
             "unsupported": unsupported,
             "features": {k: round(v, 4) for k, v in agg.items()},
         }
+        if plan.get("unchecked"):
+            evidence["unchecked_claims"] = plan["unchecked"]
         label = "unsupported" if score >= self.threshold else "supported"
         flagged = None
         if self.judge is not None:

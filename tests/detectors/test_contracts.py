@@ -6,7 +6,7 @@ what a streaming detector owes its caller: a valid frozen :class:`Verdict` for a
 validation that names the bad value. A new detector gets every check by registering itself;
 add its constructor arguments to ``CONFIGS`` and a few bad ones to ``INVALID``.
 
-All detectors share the process-wide default (ONNX int8) embedder, whose cache keeps the
+All detectors share the process-wide default (ONNX fp32) embedder, whose cache keeps the
 repeated texts cheap.
 """
 from __future__ import annotations
@@ -70,6 +70,7 @@ INVALID: dict[str, list[tuple[dict[str, Any], str]]] = {
         ({"weights": {"unbacked": float("inf")}}, "inf"),
         ({"bias": "high"}, "'high'"),
         ({"judge": 42}, "42"),
+        ({"max_claims": 0}, "0"),
         ({"embedder": _NOT_AN_EMBEDDER}, repr(_NOT_AN_EMBEDDER)),
     ],
     "grounding_length_baseline": [

@@ -304,3 +304,14 @@ def test_context_chunks_are_cached_between_calls():
     assert len(d._chunk_cache) > 0
     d.embedder = None  # the local test embedder class cannot be pickled; the cache must not travel
     assert pickle.loads(pickle.dumps(d))._chunk_cache == {}
+
+
+def test_claims_past_the_cap_are_left_unchecked_and_reported():
+    from detectors.base import Event
+    from detectors.grounding import GroundingDetector
+
+    response = " ".join(f"The router costs {i} dollars." for i in range(20))
+    v = GroundingDetector(max_claims=5).detect(
+        Event(prompt="price?", response=response, context=("The router costs 3 dollars.",))
+    )
+    assert v.evidence["claims"] == 5 and v.evidence["unchecked_claims"] == 15
