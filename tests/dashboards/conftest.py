@@ -20,7 +20,9 @@ ALL = {
 }
 
 
-@pytest.fixture(scope="session")
+# Package scope: the engine is released when the dashboard tests end, since a process can open
+# only one embedded data folder at a time and later tests open their own.
+@pytest.fixture(scope="package")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, SeedSummary]]:
     """``(client, summary)``: 20k calls over the last 6 hours, their verdicts and drift reports."""
     client = connect(f"chdb://{tmp_path_factory.mktemp('dash-ch')}")
