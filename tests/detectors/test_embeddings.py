@@ -63,7 +63,7 @@ def int8() -> OnnxEmbedder:
 
 @pytest.fixture(scope="module")
 def reference_vectors() -> tuple[list[str], np.ndarray]:
-    pytest.importorskip("sentence_transformers")
+    # The reference backend is part of the test install (the `reference` extra): no skip.
     from detectors.embeddings.reference import SentenceTransformerEmbedder
 
     texts = _parity_texts()
