@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_detectors.py [--n 300] [--repeats 2]   # prints a table, writes bench/results/detectors.md
 
 For each detector (injection with cascade on and off, grounding, drift) it takes ``--n`` events
-from the dev sets in ``$LLMWATCH_EVAL_DIR`` (default /work/shared/eval) and measures, in the same run:
+from the dev sets in ``$LLMWATCH_EVAL_DIR`` (default: shared/eval beside the repository) and measures, in the same run:
 
 * **detector**: ``detect_batch`` over batches of 32 on a fresh embedder (empty cache) that
   records every ``encode`` call the detector makes; events/s, and per-event latency as batch
@@ -51,7 +51,7 @@ from rich.table import Table  # noqa: E402
 from bench._machine import machine  # noqa: E402
 from detectors.base import Detector, Event  # noqa: E402
 from detectors.drift import DriftDetector  # noqa: E402
-from detectors.embeddings import make_embedder  # noqa: E402
+from detectors.embeddings import DEFAULT_BACKEND, make_embedder  # noqa: E402
 from detectors.grounding import GroundingDetector  # noqa: E402
 from detectors.injection import InjectionDetector  # noqa: E402
 
@@ -76,7 +76,7 @@ class Recorder:
 
 
 def fresh_embedder() -> Any:
-    """A new default (ONNX int8) embedder, its session warmed up, its cache empty."""
+    """A new default-backend embedder, its session warmed up, its cache empty."""
     emb = make_embedder()
     emb.encode(["warm up the onnxruntime session"])
     emb.cache_clear()
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample", type=int, default=32, help="events timed one by one with detect() (default 32)")
     ap.add_argument("--only", action="append", help="run only detectors whose label contains this (repeatable)")
     ap.add_argument("--profile", action="store_true", help="cProfile each detector whose ratio is below 0.8")
-    ap.add_argument("--eval-dir", default=os.environ.get("LLMWATCH_EVAL_DIR", "/work/shared/eval"))
+    ap.add_argument("--eval-dir", default=os.environ.get("LLMWATCH_EVAL_DIR", str(ROOT.parent / "shared" / "eval")))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "detectors.md"))
     args = ap.parse_args(argv)
     if args.n < 1 or args.repeats < 1 or args.sample < 1:
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratios less so)",
         f"- command: `.venv/bin/python bench/bench_detectors.py --n {args.n} --repeats {args.repeats}"
         f" --sample {args.sample}`" + "".join(f" --only '{o}'" for o in args.only or []),
-        f"- embedder: default ONNX int8 all-MiniLM-L6-v2, 2 threads, internal batch 32; a fresh one (empty "
+        f"- embedder: default backend ({DEFAULT_BACKEND}) all-MiniLM-L6-v2, 2 threads, internal batch 32; a fresh one (empty "
         "cache) for every timed run",
         "",
         "| " + " | ".join(HEADER) + " |",

@@ -137,7 +137,7 @@ def speed(encoders: dict, short: list[str], long: list[str], repeats: int) -> di
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--eval-dir", default=os.environ.get("LLMWATCH_EVAL_DIR", "/work/shared/eval"))
+    ap.add_argument("--eval-dir", default=os.environ.get("LLMWATCH_EVAL_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "eval")))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--n-short", type=int, default=128, help="~20-token texts per speed round")
     ap.add_argument("--n-long", type=int, default=32, help="~250-token texts per speed round")

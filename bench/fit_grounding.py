@@ -136,7 +136,7 @@ def cross_val(X, y, sources) -> tuple[np.ndarray, np.ndarray]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="/work/shared/eval/grounding_dev.jsonl")
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "eval" / "grounding_dev.jsonl"))
     ap.add_argument("--cache", default="/tmp/grounding_emb.pkl")
     ap.add_argument("--write", default=None)
     ap.add_argument("--speed", type=int, default=0, help="events for an uncached events/s run (0: skip)")

@@ -46,7 +46,7 @@ SIM_SCALE = 25.0
 # Background benign prompts (Alpaca-style instructions + GSM8K questions from the drift dev streams):
 # extra negatives for the logistic fit only (never for thresholds or metrics), at this total weight
 # relative to the labelled benign rows.
-BACKGROUND_GLOB = "/work/shared/eval/drift_dev_*.jsonl"
+BACKGROUND_GLOB = str(Path(__file__).resolve().parents[2] / "shared" / "eval" / "drift_dev_*.jsonl")
 BACKGROUND_WEIGHT = 0.3
 
 
@@ -199,7 +199,7 @@ def _fmt(v: float) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("/work/shared/eval/injection_dev.jsonl"))
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "eval" / "injection_dev.jsonl")
     ap.add_argument("--cache", type=Path, default=None, help="npy cache for the dev-set embeddings")
     ap.add_argument("--max-fpr", type=float, default=0.03, help="FPR budget when choosing the classifier threshold")
     ap.add_argument("--out", type=Path, default=MODEL_PATH)
