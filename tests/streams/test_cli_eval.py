@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 import pytest
 from typer.testing import CliRunner
@@ -16,9 +17,15 @@ def last_json(output: str) -> dict:
 
 
 def test_eval_drift_reports_the_alarm_as_the_last_json_line():
-    # The shared dev stream sits beside the repository (as in CI): 1000 general prompts, then maths.
-    path = Path(__file__).resolve().parents[2].parent / "shared" / "eval" / "drift_dev_alpaca_to_gsm8k.jsonl"
-    assert path.is_file(), f"{path} missing: the dev sets live in shared/eval beside the repository"
+    # The shared dev stream (1000 general prompts, then maths) sits beside the repository.
+    candidates = [
+        Path(os.environ.get("LLMWATCH_EVAL_DIR", "/nonexistent")),
+        Path(__file__).resolve().parents[2].parent / "shared" / "eval",
+        Path("/work/shared/eval"),
+    ]
+    found = [c / "drift_dev_alpaca_to_gsm8k.jsonl" for c in candidates if (c / "drift_dev_alpaca_to_gsm8k.jsonl").is_file()]
+    assert found, f"drift_dev_alpaca_to_gsm8k.jsonl not found in {candidates}; set LLMWATCH_EVAL_DIR"
+    path = found[0]
     result = runner.invoke(app, ["eval", "drift", str(path), "--json"])
     assert result.exit_code == 0, result.output
     payload = last_json(result.stdout)
