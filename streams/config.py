@@ -28,7 +28,7 @@ class Settings:
     topic_partitions: int = 4  # LLMWATCH_TOPIC_PARTITIONS
     max_message_bytes: int = 256 * 1024  # LLMWATCH_MAX_MESSAGE_BYTES
     batch_size: int = 2000  # LLMWATCH_BATCH_SIZE: events per ClickHouse insert
-    batch_within_s: float = 0.5  # LLMWATCH_BATCH_WITHIN_S: longest wait to fill a batch
+    batch_within_s: float = 0.2  # LLMWATCH_BATCH_WITHIN_S: longest wait to fill a batch
     raw_ttl_days: int = 90  # LLMWATCH_RAW_TTL_DAYS
     rollup_ttl_days: int = 400  # LLMWATCH_ROLLUP_TTL_DAYS
     consumer_group: str = "llmwatch"  # LLMWATCH_CONSUMER_GROUP (Faust app id)
