@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 import fastavro
 
-from schemas import latest_schema, load_schema, subject_ids
+from schemas import latest_schema, subject_ids
 from streams.registry import LocalSchemaRegistry, SchemaRegistry, UnknownSchemaError
 
 MAGIC = 0
@@ -236,10 +236,3 @@ def check_semantics(record: Mapping[str, Any]) -> None:
         raise DecodeError("invalid_value", f"latency_ms must be >= 0, got {record['latency_ms']}")
     if record["status"] not in ("ok", "error"):
         raise DecodeError("invalid_value", f"status must be 'ok' or 'error', got {record['status']!r}")
-
-
-def writer_schema_for(schema_id: int) -> dict[str, Any]:
-    """The JSON form of a locally known schema id (for tests and the generator)."""
-    from schemas import local_schema_ids
-
-    return load_schema(local_schema_ids()[schema_id])

@@ -33,7 +33,6 @@ class ReplayGuard:
         self._offset = idx["kafka_offset"]
         self._extra = tuple(idx[name] for name in self.extra_key)
         self._high_water: dict[tuple[str, int], int] = {}
-        self.dropped = 0
 
     def _stored_high_water(self, topic: str, partition: int) -> int:
         key = (topic, partition)
@@ -71,7 +70,6 @@ class ReplayGuard:
             for row in rows
             if (row[self._topic], row[self._partition], row[self._offset], *(row[i] for i in self._extra)) not in stored
         ]
-        self.dropped += len(rows) - len(kept)
         return kept
 
     def written(self, rows: list[list[Any]]) -> None:

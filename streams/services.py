@@ -15,7 +15,7 @@ from streams.config import Settings
 from streams.ingest import IngestProcessor, RawMessage
 from streams.metrics import WorkerMetrics
 from streams.redaction import Redactor
-from streams.registry import registry_from_url
+from streams.registry import RegistryUnavailable, registry_from_url
 from streams.sink import ClickHouseSink
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,6 @@ class Services:
             return
         for row in rows:
             sink.add(row)
-        dropped_before = sink.guard.dropped if sink.guard else 0
         started = time.perf_counter()
         write = asyncio.get_running_loop().run_in_executor(self.db_thread, sink.flush)
         try:
@@ -91,8 +90,8 @@ class Services:
             raise
         self.metrics.insert_seconds.labels(sink.table).observe(time.perf_counter() - started)
         self.metrics.rows_written.labels(sink.table).inc(written)
-        if sink.guard and sink.guard.dropped > dropped_before:
-            self.metrics.replays_dropped.labels(sink.table).inc(sink.guard.dropped - dropped_before)
+        if written < len(rows):  # the replay guard kept rows a crashed predecessor had stored
+            self.metrics.replays_dropped.labels(sink.table).inc(len(rows) - written)
 
     # -- detectors ----------------------------------------------------------------------------
     async def detect(self, fn: Callable[..., T], *args: Any) -> T:
@@ -100,6 +99,18 @@ class Services:
         return await asyncio.get_running_loop().run_in_executor(self.detect_thread, fn, *args)
 
     # -- decoding -----------------------------------------------------------------------------
+    async def retry_while_registry_down(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)``, retried with backoff while the schema registry is unreachable: valid
+        data must be neither dead-lettered nor skipped because of a registry outage."""
+        delay = 0.2
+        while True:
+            try:
+                return fn(*args)
+            except RegistryUnavailable as exc:
+                log.warning("schema registry unavailable, retrying in %.1fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
     def decode_valid(self, events: Sequence[Any]):
         """Decoded calls of a Faust batch with their positions; rejects are the ingest agent's job."""
         from streams.detection import Positioned

@@ -9,21 +9,9 @@ from typing import Any, Callable
 import faust
 
 from streams.detection import DETECTION_COLUMNS, DetectionOutput, DetectionRunner, Positioned
-from streams.registry import RegistryUnavailable
 from streams.services import Services
 
 log = logging.getLogger(__name__)
-
-
-async def decode_with_retry(services: Services, events: list[Any]) -> list[Positioned]:
-    delay = 0.2
-    while True:
-        try:
-            return services.decode_valid(events)
-        except RegistryUnavailable as exc:  # retry: valid data must not be skipped
-            log.warning("schema registry unavailable, retrying in %.1fs: %s", delay, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
 
 
 def register_detection_agent(
@@ -52,7 +40,7 @@ def register_detection_agent(
                 state["runner"] = await services.detect(build_runner)
                 state["sink"] = services.sink("detections", DETECTION_COLUMNS, replay_key=("detector",))
             runner: DetectionRunner = state["runner"]
-            batch = await decode_with_retry(services, events)
+            batch = await services.retry_while_registry_down(services.decode_valid, events)
             started = time.perf_counter()
             out = await services.detect(runner.run, batch)
             elapsed = time.perf_counter() - started

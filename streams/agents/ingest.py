@@ -11,8 +11,7 @@ import logging
 
 import faust
 
-from streams.ingest import IngestBatch, RawMessage
-from streams.registry import RegistryUnavailable
+from streams.ingest import RawMessage
 from streams.rows import LLM_CALL_COLUMNS
 from streams.services import Services
 
@@ -34,7 +33,7 @@ def register(app: faust.App, services: Services) -> None:
             messages = [
                 RawMessage(e.message.key, e.message.value, e.message.partition, e.message.offset) for e in events
             ]
-            batch = await _process_with_retry(services, messages)
+            batch = await services.retry_while_registry_down(services.processor.process, messages)
             deliveries = [
                 await dead_letters.send(key=d.key, value=d.value, headers=d.headers()) for d in batch.dead_letters
             ]
@@ -45,14 +44,3 @@ def register(app: faust.App, services: Services) -> None:
                 services.metrics.dead_letters.labels(d.reason).inc()
             if batch.dead_letters:
                 log.warning("dead-lettered %d of %d messages", len(batch.dead_letters), len(messages))
-
-
-async def _process_with_retry(services: Services, messages: list[RawMessage]) -> IngestBatch:
-    delay = 0.2
-    while True:
-        try:
-            return services.processor.process(messages)
-        except RegistryUnavailable as exc:  # retry: valid data must not be dead-lettered
-            log.warning("schema registry unavailable, retrying in %.1fs: %s", delay, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
