@@ -22,6 +22,7 @@ QUICK_ARGS = {
     "ingest": ["--events", "30000", "--latency-seconds", "15"],
     "dashboards": ["--rows", "1000000"],
     "detectors": ["--n", "100"],
+    "pipeline": ["--warmup", "300", "--events", "500", "--latency-seconds", "20", "--variants", "1"],
 }
 
 

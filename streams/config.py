@@ -40,6 +40,7 @@ class Settings:
     sample_drift: float = 1.0  # LLMWATCH_SAMPLE_DRIFT
     cascade: int = 1  # LLMWATCH_CASCADE: 1 = embedding layers only when cheap layers are unsure
     detect_batch_size: int = 256  # LLMWATCH_DETECT_BATCH_SIZE: events per detector batch
+    detect_within_s: float = 0.1  # LLMWATCH_DETECT_WITHIN_S: longest wait to fill a detector batch
     results_topic: str = "llm.detections"  # LLMWATCH_RESULTS_TOPIC ("" = do not publish)
     drift_report_interval_s: float = 60.0  # LLMWATCH_DRIFT_REPORT_INTERVAL_S
     drift_reference_size: int = 300  # LLMWATCH_DRIFT_REFERENCE_SIZE
@@ -70,6 +71,7 @@ class Settings:
         "sample_drift": "LLMWATCH_SAMPLE_DRIFT",
         "cascade": "LLMWATCH_CASCADE",
         "detect_batch_size": "LLMWATCH_DETECT_BATCH_SIZE",
+        "detect_within_s": "LLMWATCH_DETECT_WITHIN_S",
         "results_topic": "LLMWATCH_RESULTS_TOPIC",
         "drift_report_interval_s": "LLMWATCH_DRIFT_REPORT_INTERVAL_S",
         "drift_reference_size": "LLMWATCH_DRIFT_REFERENCE_SIZE",

@@ -6,8 +6,10 @@ time (FINAL), but materialized views count every insert, so rollups would double
 row carries its source (topic, partition, offset); before an insert the guard asks ClickHouse
 which of those positions are already there and drops them.
 
-The check only runs for offsets at or below the highest offset stored for that partition, known
-from one query per partition at start: in steady state it costs nothing.
+The check only runs for offsets at or below the highest offset stored for that partition (and
+``extra_key`` values: in ``detections`` each detector has its own), known from one query per key
+at start: in steady state it costs nothing, even when several agents share the table and run at
+different positions.
 """
 from __future__ import annotations
 
@@ -32,15 +34,20 @@ class ReplayGuard:
         self._partition = idx["kafka_partition"]
         self._offset = idx["kafka_offset"]
         self._extra = tuple(idx[name] for name in self.extra_key)
-        self._high_water: dict[tuple[str, int], int] = {}
+        self._high_water: dict[tuple, int] = {}  # (topic, partition, *extra) -> highest stored offset
 
-    def _stored_high_water(self, topic: str, partition: int) -> int:
-        key = (topic, partition)
+    def _key(self, row: list[Any]) -> tuple:
+        return (row[self._topic], row[self._partition], *(row[i] for i in self._extra))
+
+    def _stored_high_water(self, key: tuple) -> int:
         if key not in self._high_water:
+            topic, partition, *extra = key
+            where = "".join(f" AND {c} = {{x{i}:String}}" for i, c in enumerate(self.extra_key))
+            params: dict[str, Any] = {"t": topic, "p": partition, **{f"x{i}": str(v) for i, v in enumerate(extra)}}
             rows = self.client.query(
                 f"SELECT max(kafka_offset), count() FROM {self.table} "
-                "WHERE kafka_topic = {t:String} AND kafka_partition = {p:UInt32}",
-                parameters={"t": topic, "p": partition},
+                "WHERE kafka_topic = {t:String} AND kafka_partition = {p:UInt32}" + where,
+                parameters=params,
             ).result_rows
             top, count = rows[0]
             self._high_water[key] = int(top) if count else -1
@@ -50,9 +57,8 @@ class ReplayGuard:
         """The rows not stored yet (call just before inserting them)."""
         suspects: dict[tuple[str, int], list[int]] = {}
         for row in rows:
-            key = (row[self._topic], row[self._partition])
-            if row[self._offset] <= self._stored_high_water(*key):
-                suspects.setdefault(key, []).append(row[self._offset])
+            if row[self._offset] <= self._stored_high_water(self._key(row)):
+                suspects.setdefault((row[self._topic], row[self._partition]), []).append(row[self._offset])
         if not suspects:
             return rows
         stored: set[tuple] = set()
@@ -75,6 +81,6 @@ class ReplayGuard:
     def written(self, rows: list[list[Any]]) -> None:
         """Raise the high-water marks after a successful insert."""
         for row in rows:
-            key = (row[self._topic], row[self._partition])
+            key = self._key(row)
             if row[self._offset] > self._high_water.get(key, -1):
                 self._high_water[key] = row[self._offset]

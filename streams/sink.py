@@ -48,6 +48,7 @@ class ClickHouseSink:
         self.guard = ReplayGuard(client, table, self.column_names, replay_key) if replay_key is not None else None
         self._buffer: list[list[Any]] = []
         self.rows_written = 0
+        self.inserts = 0  # insert statements that succeeded
         self.write_failures = 0
 
     def __len__(self) -> int:
@@ -68,6 +69,7 @@ class ClickHouseSink:
                 rows = self.guard.filter(self._buffer) if self.guard else self._buffer
                 if rows:
                     self._writer(rows)
+                    self.inserts += 1
                     if self.guard:
                         self.guard.written(rows)
                 break

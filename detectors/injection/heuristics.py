@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -384,10 +385,25 @@ def _combine(weights: Iterable[float]) -> float:
     return min(0.99, 1.0 - miss)
 
 
+# Retrieved passages and system prompts recur across calls, and a scan runs ~90 regexes over up
+# to three views of the text: remember recent results (bounded in entries and text length).
+_SCAN_CACHE_SIZE = 4096
+_SCAN_CACHE_MAX_CHARS = 8192
+
+
 def scan(text: str, *, decode: bool = True, max_chars: int = 20000) -> HeuristicResult:
-    """Run every rule over the normalised views of ``text`` (and decoded payloads)."""
+    """Run every rule over the normalised views of ``text`` (and decoded payloads).
+
+    Deterministic in its arguments, so recent results are reused (an LRU of 4,096 texts).
+    """
     if not text or not text.strip():
         return _EMPTY
+    if len(text) <= _SCAN_CACHE_MAX_CHARS:
+        return _scan_cached(text, decode, max_chars)
+    return _scan(text, decode, max_chars)
+
+
+def _scan(text: str, decode: bool, max_chars: int) -> HeuristicResult:
     text = text[:max_chars]
     hits = _match(normalise(text))
     names = [r.name for r in hits]
@@ -410,3 +426,6 @@ def scan(text: str, *, decode: bool = True, max_chars: int = 20000) -> Heuristic
         return _EMPTY
     ordered_fams = tuple(f for f in FAMILIES if f in families)
     return HeuristicResult(tuple(names), ordered_fams, _combine(weights), decoded_by)
+
+
+_scan_cached = functools.lru_cache(maxsize=_SCAN_CACHE_SIZE)(_scan)

@@ -20,10 +20,13 @@ def register_detection_agent(
     name: str,
     build_runner: Callable[[], DetectionRunner],
     after_batch: Callable[[DetectionRunner, DetectionOutput, list[Positioned]], Any] | None = None,
+    build_at_start: bool = True,
 ) -> None:
     """An agent named ``name`` on the calls topic running ``build_runner()``'s detectors.
 
-    The runner is built on the detector thread on first use (loading the model takes seconds).
+    The runner is built on the detector thread when the worker starts (``build_at_start``; loading
+    the model and the attack index takes seconds, which would otherwise delay the first events),
+    or on first use when building needs restored state (drift's checkpoints).
     Verdicts are published to the results topic and stored in ``detections``; Faust acks the
     batch only when both are done, so a crash replays it and the replay guard drops rows that
     were already stored.
@@ -33,13 +36,30 @@ def register_detection_agent(
     results = app.topic(s.results_topic, value_type=bytes, key_type=bytes) if s.results_topic else None
     state: dict[str, Any] = {}
 
-    async def detect(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(s.detect_batch_size, within=s.batch_within_s):
+    async def get_runner() -> DetectionRunner:
+        # One build even when the start-up task and the first batch both ask for it.
+        if "runner" not in state:
+            state["runner"] = asyncio.ensure_future(services.detect(_build_warm, build_runner))
+        return await state["runner"]
+
+    if build_at_start:
+        services.loading.add(name)  # /healthz says "starting" until this is done
+
+        async def build_runner_at_start() -> None:
             await services.ready.wait()
-            if "runner" not in state:
-                state["runner"] = await services.detect(build_runner)
+            await get_runner()
+            services.loading.discard(name)
+            log.info("%s: detectors loaded", name)
+
+        build_runner_at_start.__name__ = build_runner_at_start.__qualname__ = f"{name}_load"
+        app.task(build_runner_at_start)
+
+    async def detect(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(s.detect_batch_size, within=s.detect_within_s):
+            await services.ready.wait()
+            runner = await get_runner()
+            if "sink" not in state:
                 state["sink"] = services.sink("detections", DETECTION_COLUMNS, replay_key=("detector",))
-            runner: DetectionRunner = state["runner"]
             batch = await services.retry_while_registry_down(services.decode_valid, events)
             started = time.perf_counter()
             out = await services.detect(runner.run, batch)
@@ -61,3 +81,15 @@ def register_detection_agent(
 
     detect.__name__ = detect.__qualname__ = name
     app.agent(calls, name=name)(detect)
+
+
+def _build_warm(build_runner: Callable[[], DetectionRunner]) -> DetectionRunner:
+    """Build the runner and run the embedding model once, so the first real batch pays neither."""
+    runner = build_runner()
+    from detectors.embeddings import default_embedder
+
+    embedder = default_embedder()
+    if hasattr(embedder, "embed_token_ids"):  # uncached: leaves no trace in the embedding cache
+        chunks = embedder.token_chunks("warm up " * 100) + embedder.token_chunks("hello")
+        embedder.embed_token_ids(chunks)
+    return runner

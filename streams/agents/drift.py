@@ -8,6 +8,7 @@ on the same cadence, and restored from it when the worker starts.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import logging
 import time
@@ -60,7 +61,13 @@ def register(app: faust.App, services: Services) -> None:
         for key, blob in blobs.items():
             checkpoints[key] = blob
 
-    register_detection_agent(app, services, "detect_drift", build, after_batch)
+    # Built on the first batch: the checkpoint table is restored only once partitions are assigned.
+    register_detection_agent(app, services, "detect_drift", build, after_batch, build_at_start=False)
+
+    @app.task
+    async def load_drift_code() -> None:
+        """Import the detector (river takes ~1.3 s) at start, not while the first batch waits."""
+        await services.detect(importlib.import_module, "detectors.drift")
 
     @app.timer(s.drift_report_interval_s, name="drift_reports")
     async def write_reports() -> None:

@@ -24,10 +24,11 @@ def register(app: faust.App, services: Services) -> None:
 
     @app.page("/healthz")
     async def healthz(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
-        ready = services.ready.is_set()
+        ready = services.ready.is_set() and not services.loading
         body = {
             "status": "ok" if ready else "starting",
-            "clickhouse": "ready" if ready else "opening",
+            "clickhouse": "ready" if services.ready.is_set() else "opening",
+            "loading": sorted(services.loading),  # detector agents still loading their models
             "uptime_s": round(time.time() - services.started_at, 1),
             "agents": sorted(a.name for a in app.agents.values()),
         }

@@ -113,7 +113,7 @@ rules:
     assert ("support-bot", "gpt-4o-mini", "v2") in set(drifted)
 
     # Observability: health and Prometheus metrics while it ran.
-    assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert health.status_code == 200 and health.json()["status"] == "ok" and health.json()["loading"] == []
     for name in ("llmwatch_events_total", "llmwatch_consumer_lag", "llmwatch_detector_event_seconds_bucket",
                  "llmwatch_dead_letters_total", "llmwatch_alert_delivery_attempts_total"):
         assert name in metrics, name
