@@ -343,8 +343,16 @@ _RULE_SPECS: list[tuple[str, str, float, str]] = [
 ]
 
 
+_UPPER_LITERAL = re.compile(r"(?<!\\)[A-Z]")
+
+
 def _compile(spec: list[tuple[str, str, float, str]]) -> tuple[Rule, ...]:
-    return tuple(Rule(n, f, w, re.compile(p, re.IGNORECASE | re.UNICODE)) for n, f, w, p in spec)
+    # Rules only ever see the lowercased views from normalise(), so they are compiled without
+    # IGNORECASE (half the scan time; identical results on 15k dev and generated texts).
+    for name, _, _, pattern in spec:
+        if _UPPER_LITERAL.search(pattern):
+            raise ValueError(f"rule {name}: patterns run on lowercased text; write literals in lowercase")
+    return tuple(Rule(n, f, w, re.compile(p, re.UNICODE)) for n, f, w, p in spec)
 
 
 RULES: tuple[Rule, ...] = _compile(_RULE_SPECS)
