@@ -62,8 +62,8 @@ class WorkerProcess:
     def log_text(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in self.logs if p.exists())
 
-    def wait_caught_up(self, timeout: float) -> None:
+    def wait_caught_up(self, timeout: float, poll_s: float = 0.5) -> None:
         """Block until every message of the calls topic is committed; raise with the log tail if not."""
         s = self.settings
-        if not asyncio.run(wait_caught_up(s.kafka_bootstrap, s.consumer_group, [s.calls_topic], timeout)):
+        if not asyncio.run(wait_caught_up(s.kafka_bootstrap, s.consumer_group, [s.calls_topic], timeout, poll_s)):
             raise TimeoutError(f"worker did not catch up within {timeout}s; log tail:\n{self.log_text()[-4000:]}")
