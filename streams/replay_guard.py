@@ -61,22 +61,17 @@ class ReplayGuard:
                 suspects.setdefault((row[self._topic], row[self._partition]), []).append(row[self._offset])
         if not suspects:
             return rows
-        stored: set[tuple] = set()
-        extra_cols = "".join(f", {c}" for c in self.extra_key)
+        stored: set[tuple] = set()  # (topic, partition, *extra, offset) of rows already there
+        extra_cols = "".join(f"{c}, " for c in self.extra_key)
         for (topic, partition), offsets in suspects.items():
             result = self.client.query(
-                f"SELECT kafka_offset{extra_cols} FROM {self.table} "
+                f"SELECT {extra_cols}kafka_offset FROM {self.table} "
                 "WHERE kafka_topic = {t:String} AND kafka_partition = {p:UInt32} "
                 "AND kafka_offset BETWEEN {lo:UInt64} AND {hi:UInt64}",
                 parameters={"t": topic, "p": partition, "lo": min(offsets), "hi": max(offsets)},
             ).result_rows
             stored.update((topic, partition, *r) for r in result)
-        kept = [
-            row
-            for row in rows
-            if (row[self._topic], row[self._partition], row[self._offset], *(row[i] for i in self._extra)) not in stored
-        ]
-        return kept
+        return [row for row in rows if (*self._key(row), row[self._offset]) not in stored]
 
     def written(self, rows: list[list[Any]]) -> None:
         """Raise the high-water marks after a successful insert."""
