@@ -173,9 +173,9 @@ def test_basic_auth(grafana: FakeGrafana, source: Path) -> None:
         assert gp.push_folder(api, "llmwatch", "llmwatch").action == "created"
 
 
-@pytest.mark.skipif(not list(REPO_DASHBOARDS.glob("*.json")), reason="no dashboards in the repo yet")
 def test_repo_definitions_push_cleanly_and_idempotently(grafana: FakeGrafana) -> None:
     """The real dashboards/ and alerting definitions pass the fake's validation, twice."""
+    assert len(list(REPO_DASHBOARDS.glob("*.json"))) == 6, "the six dashboards must be in dashboards/"
     first = _push(grafana, REPO_DASHBOARDS)
     assert "skipped" not in {c.action for c in first}
     assert {c.kind for c in first if c.action == "created"} == {
