@@ -13,25 +13,49 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 
-async def consumer_lag(bootstrap: str, group: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
-    """Messages not yet committed by ``group``, per partition of ``topics``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await consumer.start()
-    await admin.start()
-    try:
-        partitions = await _partitions(admin, topics)
+class LagReader:
+    """One consumer and one admin client for repeated lag reads (a poll loop would otherwise
+    open and close two connections per look, which costs the broker more than the look).
+
+    Use as ``async with LagReader(bootstrap) as reader: await reader.lag(group, topics)``.
+    """
+
+    def __init__(self, bootstrap: str) -> None:
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+
+    async def __aenter__(self) -> "LagReader":
+        await self.consumer.start()
+        try:
+            await self.admin.start()
+        except BaseException:
+            await self.consumer.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await self.consumer.stop()
+        finally:
+            await self.admin.close()
+
+    async def lag(self, group: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
+        """Messages not yet committed by ``group``, per partition of ``topics``."""
+        partitions = await _partitions(self.admin, topics)
         if not partitions:
             return {}
-        ends = await consumer.end_offsets(partitions)
-        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        ends = await self.consumer.end_offsets(partitions)
+        committed = await self.admin.list_consumer_group_offsets(group, partitions=partitions)
         return {
             tp: ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
             for tp in partitions
         }
-    finally:
-        await consumer.stop()
-        await admin.close()
+
+
+async def consumer_lag(bootstrap: str, group: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
+    """Messages not yet committed by ``group``, per partition of ``topics``."""
+    async with LagReader(bootstrap) as reader:
+        return await reader.lag(group, topics)
 
 
 async def topic_size(bootstrap: str, topic: str) -> int:
@@ -66,14 +90,15 @@ async def wait_caught_up(bootstrap: str, group: str, topics: Iterable[str], time
     topics = list(topics)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        try:
-            lag = await consumer_lag(bootstrap, group, topics)
-        except KafkaError as exc:
-            if not exc.retriable:
-                raise
-            lag = {}  # group coordinator still loading on a fresh broker
-        if lag and sum(lag.values()) == 0:
-            return True
-        await asyncio.sleep(poll_s)
+    async with LagReader(bootstrap) as reader:
+        while loop.time() < deadline:
+            try:
+                lag = await reader.lag(group, topics)
+            except KafkaError as exc:
+                if not exc.retriable:
+                    raise
+                lag = {}  # group coordinator still loading on a fresh broker
+            if lag and sum(lag.values()) == 0:
+                return True
+            await asyncio.sleep(poll_s)
     return False

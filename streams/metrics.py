@@ -28,7 +28,9 @@ class WorkerMetrics:
             registry=self.registry,
         )
         self.detector_seconds = Histogram(
-            "llmwatch_detector_batch_seconds", "Time to run one detector group on one batch.", ["agent"],
+            "llmwatch_detector_batch_seconds",
+            "Time to run one detector group on one batch (not counting the wait for the detector thread).",
+            ["agent"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=self.registry,
         )
         self.detector_event_seconds = Histogram(

@@ -437,3 +437,8 @@ def _scan(text: str, decode: bool, max_chars: int) -> HeuristicResult:
 
 
 _scan_cached = functools.lru_cache(maxsize=_SCAN_CACHE_SIZE)(_scan)
+
+
+def clear_scan_cache() -> None:
+    """Forget cached scan results (a benchmark that starts "cold" like a new worker calls this)."""
+    _scan_cached.cache_clear()
