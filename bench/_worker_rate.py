@@ -7,7 +7,7 @@ import time
 from aiokafka.errors import KafkaError
 
 from streams.config import Settings
-from streams.lag import consumer_lag
+from streams.lag import LagReader
 from streams.supervisor import WorkerProcess
 
 
@@ -18,12 +18,19 @@ def worker_throughput(settings: Settings, n: int, timeout_s: float = 1800) -> fl
     start-up (group join, model load) is excluded.
     """
     worker = WorkerProcess(settings).start()
-    first: tuple[float, int] | None = None
     try:
-        deadline = time.monotonic() + timeout_s
+        return asyncio.run(_time_commits(settings, n, timeout_s, worker))
+    finally:
+        worker.stop()
+
+
+async def _time_commits(settings: Settings, n: int, timeout_s: float, worker: WorkerProcess) -> float:
+    first: tuple[float, int] | None = None
+    deadline = time.monotonic() + timeout_s
+    async with LagReader(settings.kafka_bootstrap) as reader:  # one pair of connections for every look
         while time.monotonic() < deadline:
             try:
-                lag = asyncio.run(consumer_lag(settings.kafka_bootstrap, settings.consumer_group, [settings.calls_topic]))
+                lag = await reader.lag(settings.consumer_group, [settings.calls_topic])
             except KafkaError:  # group coordinator still loading
                 lag = {}
             remaining = sum(lag.values()) if lag else n
@@ -32,7 +39,5 @@ def worker_throughput(settings: Settings, n: int, timeout_s: float = 1800) -> fl
                 first = (now, n - remaining)
             if remaining == 0 and first is not None:
                 return (n - first[1]) / (now - first[0])
-            time.sleep(0.1)
-        raise TimeoutError(worker.log_text()[-3000:])
-    finally:
-        worker.stop()
+            await asyncio.sleep(0.1)
+    raise TimeoutError(worker.log_text()[-3000:])

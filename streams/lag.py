@@ -58,24 +58,6 @@ async def consumer_lag(bootstrap: str, group: str, topics: Iterable[str]) -> dic
         return await reader.lag(group, topics)
 
 
-async def topic_size(bootstrap: str, topic: str) -> int:
-    """Messages in a topic (sum of end offsets; no compaction or retention assumed)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await consumer.start()
-    await admin.start()
-    try:
-        partitions = await _partitions(admin, [topic])
-        if not partitions:
-            return 0
-        begins = await consumer.beginning_offsets(partitions)
-        ends = await consumer.end_offsets(partitions)
-        return sum(ends[tp] - begins[tp] for tp in partitions)
-    finally:
-        await consumer.stop()
-        await admin.close()
-
-
 async def _partitions(admin: AIOKafkaAdminClient, topics: Iterable[str]) -> list[TopicPartition]:
     """Every partition of the topics that exist (missing topics have none)."""
     out = []
