@@ -25,6 +25,10 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
         broker_commit_every=5000,
+        # Results and dead letters go out in fewer, larger produce requests (Faust's default is 0;
+        # Kafka 4's own clients default to 5 ms). Measured on a warmed worker: the broker's
+        # CPU per event fell ~17% (3 alternating pairs of 1,500-event bursts).
+        producer_linger=0.01,
         # A killed worker's partitions move to its replacement after this long.
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
