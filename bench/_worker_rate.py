@@ -4,8 +4,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-from aiokafka.errors import KafkaError
-
 from streams.config import Settings
 from streams.lag import LagReader
 from streams.supervisor import WorkerProcess
@@ -29,10 +27,7 @@ async def _time_commits(settings: Settings, n: int, timeout_s: float, worker: Wo
     deadline = time.monotonic() + timeout_s
     async with LagReader(settings.kafka_bootstrap) as reader:  # one pair of connections for every look
         while time.monotonic() < deadline:
-            try:
-                lag = await reader.lag(settings.consumer_group, [settings.calls_topic])
-            except KafkaError:  # group coordinator still loading
-                lag = {}
+            lag = await reader.lag_if_ready(settings.consumer_group, [settings.calls_topic])
             remaining = sum(lag.values()) if lag else n
             now = time.perf_counter()
             if first is None and remaining < n:

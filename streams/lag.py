@@ -51,6 +51,16 @@ class LagReader:
             for tp in partitions
         }
 
+    async def lag_if_ready(self, group: str, topics: Iterable[str]) -> dict[TopicPartition, int] | None:
+        """:meth:`lag`, or None while the broker answers with a retriable error (on a fresh
+        broker the group coordinator is still loading); other errors are raised."""
+        try:
+            return await self.lag(group, topics)
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            return None
+
 
 async def consumer_lag(bootstrap: str, group: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
     """Messages not yet committed by ``group``, per partition of ``topics``."""
@@ -74,12 +84,7 @@ async def wait_caught_up(bootstrap: str, group: str, topics: Iterable[str], time
     deadline = loop.time() + timeout_s
     async with LagReader(bootstrap) as reader:
         while loop.time() < deadline:
-            try:
-                lag = await reader.lag(group, topics)
-            except KafkaError as exc:
-                if not exc.retriable:
-                    raise
-                lag = {}  # group coordinator still loading on a fresh broker
+            lag = await reader.lag_if_ready(group, topics)
             if lag and sum(lag.values()) == 0:
                 return True
             await asyncio.sleep(poll_s)

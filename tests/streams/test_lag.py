@@ -6,7 +6,6 @@ import asyncio
 import uuid
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from streams.kafka_local import create_topics
@@ -26,12 +25,10 @@ async def _produce(bootstrap: str, topic: str, n: int) -> None:
 async def _first_lag(reader: LagReader, group: str, topic: str) -> dict[TopicPartition, int]:
     """The first read on a fresh broker may find the group coordinator still loading."""
     for _ in range(60):
-        try:
-            return await reader.lag(group, [topic])
-        except KafkaError as exc:
-            if not exc.retriable:
-                raise
-            await asyncio.sleep(0.5)
+        lag = await reader.lag_if_ready(group, [topic])
+        if lag is not None:
+            return lag
+        await asyncio.sleep(0.5)
     raise TimeoutError("group coordinator never became available")
 
 
