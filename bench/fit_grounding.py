@@ -1,6 +1,6 @@
 """Fit and evaluate the grounding detector's logistic weights on the labelled dev set.
 
-    python bench/fit_grounding.py [--data /work/shared/eval/grounding_dev.jsonl] [--cache /tmp/grounding_emb.pkl]
+    python bench/fit_grounding.py [--data ../shared/eval/grounding_dev.jsonl] [--cache /tmp/grounding_emb.pkl]
                                   [--write bench/results/grounding.md] [--speed 200]
 
 1. Computes each row's response-level features with ``GroundingDetector`` (embeddings cached

@@ -4,7 +4,7 @@
     python bench/train_injection.py --cache /tmp/e.npy   # reuse dev-set embeddings between runs
 
 Steps:
-1. Embed the labelled dev set (``/work/shared/eval/injection_dev.jsonl`` or ``--data``) and
+1. Embed the labelled dev set (``../shared/eval/injection_dev.jsonl`` or ``--data``) and
    the curated attack corpus with :func:`detectors.embeddings.default_embedder`.
 2. Out-of-sample evaluation of the WHOLE pipeline: stratified 5-fold CV (strata = source x
    label). On each training fold: fit the logistic regression (C picked by inner 5-fold CV

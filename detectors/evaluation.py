@@ -1,6 +1,6 @@
 """Offline evaluation of a detector on a labelled JSONL file (pure: no CLI, no printing).
 
-Formats (``/work/shared/eval/README.md``): detection sets have one object per line with
+Formats (``../shared/eval/README.md``, beside the repository): detection sets have one object per line with
 ``prompt`` and ``label`` (0/1) and optionally ``id``, ``source``, ``response``, ``context``;
 drift streams have ``prompt`` and ``phase`` (0 before the change, 1 after), in time order,
 and a file is one stream.
@@ -45,7 +45,7 @@ def load_jsonl(path: str | Path, kind: str) -> list[dict[str, Any]]:
         raise ValueError(f"kind must be 'detection' or 'drift', got {kind!r}")
     p = Path(path)
     if not p.is_file():
-        raise EvalFileError(f"{p}: no such file; fix: pass the path of a JSONL file (e.g. /work/shared/eval/*.jsonl)")
+        raise EvalFileError(f"{p}: no such file; fix: pass the path of a JSONL file (the dev sets are in ../shared/eval/, beside the repository)")
     required = DETECTION_KEYS if kind == "detection" else DRIFT_KEYS
     target = "label" if kind == "detection" else "phase"
     rows = []
@@ -66,7 +66,7 @@ def load_jsonl(path: str | Path, kind: str) -> list[dict[str, Any]]:
             if missing:
                 raise EvalFileError(
                     f"{p}:{lineno}: missing key(s) {', '.join(missing)}; fix: every {kind} row needs "
-                    f"{', '.join(required)} (see /work/shared/eval/README.md)"
+                    f"{', '.join(required)} (see ../shared/eval/README.md)"
                 )
             if not isinstance(row["prompt"], str):
                 raise EvalFileError(f"{p}:{lineno}: 'prompt' must be a string, got {row['prompt']!r}")

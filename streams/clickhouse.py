@@ -20,12 +20,13 @@ class ClickHouseUnavailable(RuntimeError):
     """Cannot open the configured ClickHouse."""
 
 
-def connect(dsn: str) -> Client:
-    """A client for the DSN; an embedded data folder is created if missing."""
+def connect(dsn: str, **options: Any) -> Client:
+    """A client for the DSN (``options`` go to ``clickhouse_connect.get_client``); an embedded
+    data folder is created if missing."""
     if dsn.startswith("chdb://"):
         Path(dsn[len("chdb://"):]).mkdir(parents=True, exist_ok=True)
     try:
-        return clickhouse_connect.get_client(dsn=dsn)
+        return clickhouse_connect.get_client(dsn=dsn, **options)
     except Exception as exc:
         hint = (
             "another process (a running worker?) holds the embedded data folder; stop it or point "
@@ -33,7 +34,7 @@ def connect(dsn: str) -> Client:
             if dsn.startswith("chdb://")
             else "check the server is up and LLMWATCH_CLICKHOUSE_DSN is right"
         )
-        raise ClickHouseUnavailable(f"cannot open ClickHouse at {dsn}: {exc}. Fix: {hint}") from exc
+        raise ClickHouseUnavailable(f"cannot open ClickHouse at {dsn}: {exc}; fix: {hint}") from exc
 
 
 def migrate(client: Client, **params: Any) -> list[str]:

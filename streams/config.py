@@ -108,7 +108,7 @@ class Settings:
         names = tuple(n.strip() for n in self.detectors.split(",") if n.strip())
         unknown = set(names) - {"injection", "grounding", "drift"}
         if unknown:
-            raise ValueError(f"LLMWATCH_DETECTORS has unknown detector(s) {sorted(unknown)}; valid: injection, grounding, drift")
+            raise ValueError(f"LLMWATCH_DETECTORS has unknown detector(s) {sorted(unknown)}; fix: use only injection, grounding, drift")
         return names
 
     def canary_tokens(self) -> dict[str, list[str]]:
@@ -117,7 +117,7 @@ class Settings:
         for item in filter(None, (p.strip() for p in self.canaries.split(","))):
             app, sep, token = item.partition("=")
             if not sep or not token:
-                raise ValueError(f"LLMWATCH_CANARIES entry {item!r} must look like app=token")
+                raise ValueError(f"LLMWATCH_CANARIES entry {item!r} must look like app=token; fix: the variable")
             out.setdefault(app, []).append(token)
         return out
 

@@ -6,7 +6,7 @@ message up to the end of the topic is stored or dead-lettered.
 from __future__ import annotations
 
 import asyncio
-from typing import Iterable
+from typing import Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -77,13 +77,21 @@ async def _partitions(admin: AIOKafkaAdminClient, topics: Iterable[str]) -> list
     return sorted(out)
 
 
-async def wait_caught_up(bootstrap: str, group: str, topics: Iterable[str], timeout_s: float, poll_s: float = 0.5) -> bool:
-    """Wait until ``group`` has committed every message of ``topics``; False on timeout."""
+async def wait_caught_up(
+    bootstrap: str,
+    group: str,
+    topics: Iterable[str],
+    timeout_s: float,
+    poll_s: float = 0.5,
+    keep_waiting: Callable[[], bool] = lambda: True,
+) -> bool:
+    """Wait until ``group`` has committed every message of ``topics``; False on timeout, or as
+    soon as ``keep_waiting()`` says no (the consumer died, say)."""
     topics = list(topics)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     async with LagReader(bootstrap) as reader:
-        while loop.time() < deadline:
+        while loop.time() < deadline and keep_waiting():
             lag = await reader.lag_if_ready(group, topics)
             if lag and sum(lag.values()) == 0:
                 return True

@@ -206,9 +206,20 @@ def format_value(value: Any, unit: str = "") -> str:
         return f"{v / 60:.1f} min" if abs(v) >= 120 else f"{v:.2f} s"
     if unit in ("currencyUSD", "USD"):
         return f"${v:,.2f}" if abs(v) >= 0.1 or v == 0 else f"${v:.4f}"
-    if unit in ("bytes", "decbytes"):
-        return _si(v).replace("K", " kB").replace("M", " MB").replace("B", " GB") if v >= 1000 else f"{v:.0f} B"
+    if unit == "bytes":  # Grafana's "bytes(IEC)": powers of 1024
+        return _byte_size(v, 1024, ("B", "KiB", "MiB", "GiB", "TiB", "PiB"))
+    if unit == "decbytes":  # "bytes(SI)": powers of 1000
+        return _byte_size(v, 1000, ("B", "kB", "MB", "GB", "TB", "PB"))
     return _si(v)
+
+
+def _byte_size(v: float, base: int, units: tuple[str, ...]) -> str:
+    """``1500`` -> ``1.46 KiB`` (base 1024) or ``1.50 kB`` (base 1000); whole bytes below ``base``."""
+    step = 0
+    while abs(v) >= base and step < len(units) - 1:
+        v /= base
+        step += 1
+    return f"{v:.0f} B" if step == 0 else f"{v:.2f} {units[step]}"
 
 
 def _e(value: Any) -> str:

@@ -6,11 +6,17 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from streams.config import Settings
 from streams.lag import wait_caught_up
+from streams.preflight import PREFIX
+
+
+class WorkerDied(RuntimeError):
+    """The worker process exited; the message is its own one-line reason when it gave one."""
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,8 +68,42 @@ class WorkerProcess:
     def log_text(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in self.logs if p.exists())
 
+    def failure(self) -> str:
+        """Why the worker exited: the last ``llmwatch worker:`` line of its log, else the log's tail."""
+        text = self.log_text()
+        lines = [line for line in text.splitlines() if line.startswith(PREFIX)]
+        code = self.proc.returncode if self.proc is not None else None
+        return lines[-1] if lines else f"the worker exited with status {code}; log tail:\n{text[-2000:]}"
+
+    def check_alive(self) -> None:
+        """Raise :class:`WorkerDied` with the worker's reason if it has exited."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise WorkerDied(self.failure())
+
+    def wait_ready(self, timeout: float, poll_s: float = 0.25) -> None:
+        """Block until ``/healthz`` answers 200 (ClickHouse open, detectors loaded); raise
+        :class:`WorkerDied` as soon as the process exits, TimeoutError after ``timeout``."""
+        import httpx
+
+        url = f"http://127.0.0.1:{self.settings.web_port}/healthz"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(poll_s)
+        raise TimeoutError(f"worker not ready within {timeout}s; log tail:\n{self.log_text()[-4000:]}")
+
     def wait_caught_up(self, timeout: float, poll_s: float = 0.5) -> None:
-        """Block until every message of the calls topic is committed; raise with the log tail if not."""
+        """Block until every message of the calls topic is committed; raise :class:`WorkerDied`
+        within ``poll_s`` of the worker exiting, TimeoutError with the log tail after ``timeout``."""
         s = self.settings
-        if not asyncio.run(wait_caught_up(s.kafka_bootstrap, s.consumer_group, [s.calls_topic], timeout, poll_s)):
+        caught_up = asyncio.run(
+            wait_caught_up(s.kafka_bootstrap, s.consumer_group, [s.calls_topic], timeout, poll_s, keep_waiting=self.alive)
+        )
+        self.check_alive()
+        if not caught_up:
             raise TimeoutError(f"worker did not catch up within {timeout}s; log tail:\n{self.log_text()[-4000:]}")

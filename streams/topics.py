@@ -12,8 +12,8 @@ def topic_partitions(settings: Settings) -> dict[str, int]:
     return topics
 
 
-def ensure_topics(settings: Settings) -> None:
+def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
     """Create missing topics (existing ones are left as they are)."""
     from streams.kafka_local import create_topics
 
-    create_topics(settings.kafka_bootstrap, topic_partitions(settings))
+    create_topics(settings.kafka_bootstrap, topic_partitions(settings), timeout=timeout_s)

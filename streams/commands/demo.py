@@ -6,11 +6,14 @@ import shutil
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Awaitable, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+T = TypeVar("T")
 console = Console(width=max(120, Console().width))
 
 SUMMARY_SQL = """
@@ -59,7 +62,7 @@ def run_demo(duration: float, rate: float, home: Path, keep: bool = False) -> No
     from streams.config import Settings
     from streams.generator import Generator
     from streams.kafka_local import LocalKafka, ensure_kafka_jars, free_port
-    from streams.supervisor import WorkerProcess
+    from streams.supervisor import WorkerDied, WorkerProcess
     from streams.topics import ensure_topics
 
     if home.exists() and not keep:
@@ -79,21 +82,23 @@ def run_demo(duration: float, rate: float, home: Path, keep: bool = False) -> No
     try:
         ensure_topics(settings)
         worker.start()
-        console.print(f"[green]✓[/] worker started (log: {worker.logs[-1]})")
+        with console.status(f"Starting the worker (loading the detectors; log: {worker.logs[-1]})…"):
+            worker.wait_ready(timeout=300)
+        console.print(f"[green]✓[/] worker ready (log: {worker.logs[-1]})")
         console.print(f"Generating traffic for {duration:.0f}s at {rate:.0f} msg/s (planted attacks, drift, errors, malformed)…")
         drift_after = int(rate * duration * 0.5)
         console.print(f"Metrics while it runs: http://127.0.0.1:{settings.web_port}/metrics")
+        generator = Generator(seed=int(time.time()) % 10_000, rate=rate, drift_after=drift_after)
         stats = asyncio.run(
-            Generator(seed=int(time.time()) % 10_000, rate=rate, drift_after=drift_after).run(
-                kafka.bootstrap, settings.calls_topic, rate=rate, duration_s=duration, partitions=None
-            )
+            _while_alive(worker, generator.run(kafka.bootstrap, settings.calls_topic, rate=rate, duration_s=duration, partitions=None))
         )
         with console.status("Waiting for the worker to store and check everything…"):
             worker.wait_caught_up(timeout=600)
             time.sleep(settings.drift_report_interval_s + 1)  # one more drift report
-        if not worker.alive():
-            raise typer.Exit(_fail(f"the worker died; see {worker.logs[-1]}"))
+        worker.check_alive()
         dead = asyncio.run(_dead_letter_reasons(settings))
+    except WorkerDied as exc:
+        raise typer.Exit(_fail(str(exc))) from None
     finally:
         if worker.proc is not None:
             with console.status("Stopping the worker…"):
@@ -101,6 +106,19 @@ def run_demo(duration: float, rate: float, home: Path, keep: bool = False) -> No
         with console.status("Stopping Kafka…"):
             kafka.stop()
     _print_summary(settings, stats, dead, duration)
+
+
+async def _while_alive(worker, work: Awaitable[T], poll_s: float = 0.5) -> T:
+    """``await work``, cancelled with :class:`WorkerDied` within ``poll_s`` of the worker exiting."""
+    task = asyncio.ensure_future(work)
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=poll_s)
+            if not task.done():
+                worker.check_alive()
+        return task.result()
+    finally:
+        task.cancel()
 
 
 async def _dead_letter_reasons(settings) -> Counter:
@@ -154,5 +172,5 @@ def _table(title: str, result) -> Table:
 
 
 def _fail(message: str) -> int:
-    console.print(f"[red]✗ {message}[/]")
+    console.print(f"[red]✗ {escape(message)}[/]", soft_wrap=True)
     return 1

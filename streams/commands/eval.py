@@ -42,7 +42,7 @@ def make_detector(task: str) -> Any:
 
 def eval_command(
     task: Task = typer.Argument(..., help="Which detector to evaluate."),
-    file: Path = typer.Argument(..., help="JSONL file in the format of /work/shared/eval/README.md."),
+    file: Path = typer.Argument(..., help="JSONL file in the format of ../shared/eval/README.md (the dev sets beside the repository)."),
     json_out: bool = typer.Option(False, "--json", help="End stdout with one JSON line of the results."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Events per detect_batch call."),
 ) -> None:

@@ -21,7 +21,6 @@ def test_eval_drift_reports_the_alarm_as_the_last_json_line():
     candidates = [
         Path(os.environ.get("LLMWATCH_EVAL_DIR", "/nonexistent")),
         Path(__file__).resolve().parents[2].parent / "shared" / "eval",
-        Path("/work/shared/eval"),
     ]
     found = [c / "drift_dev_alpaca_to_gsm8k.jsonl" for c in candidates if (c / "drift_dev_alpaca_to_gsm8k.jsonl").is_file()]
     assert found, f"drift_dev_alpaca_to_gsm8k.jsonl not found in {candidates}; set LLMWATCH_EVAL_DIR"

@@ -178,6 +178,11 @@ def test_units_and_ranges() -> None:
     assert rp.format_value(0.0234, "percentunit") == "2.34%"
     assert rp.format_value(1500, "ms") == "1.50 s"
     assert rp.format_value(12345) == "12.3K"
+    assert rp.format_value(999, "decbytes") == "999 B"
+    assert rp.format_value(1500, "decbytes") == "1.50 kB"
+    assert rp.format_value(1500, "bytes") == "1.46 KiB"
+    assert rp.format_value(3 * 1024**3, "bytes") == "3.00 GiB"
+    assert rp.format_value(2.5e9, "decbytes") == "2.50 GB"
     assert rp.time_range(since="6h", now=END).start == END - dt.timedelta(hours=6)
     assert rp.TimeRange(END - dt.timedelta(hours=24), END).interval_s == 600
     with pytest.raises(ValueError, match="use a number and a unit"):
