@@ -17,6 +17,7 @@ BENCHES = {
     "ingest": ["bench_ingest.py"],
     "pipeline": ["bench_pipeline.py"],
     "dashboards": ["bench_dashboards.py"],
+    "regex": ["bench_regex.py"],
 }
 QUICK_ARGS = {
     "ingest": ["--events", "30000", "--latency-seconds", "15"],

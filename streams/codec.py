@@ -8,7 +8,16 @@ Wire formats accepted on the ingest topic:
 * JSON: one object with the Avro field names (optional fields may be left out).
 
 Anything else raises :class:`DecodeError`, whose ``reason`` is a short code that the dead-letter
-path puts in a header.
+path puts in a header. What storage cannot hold is settled here, one policy per class:
+
+* a UTF-8 byte-order mark before JSON is ignored (RFC 8259 lets parsers do so);
+* invalid Unicode: bytes that are not UTF-8 are dead-lettered (``invalid_utf8``); a JSON string
+  holding a lone surrogate escape (``"\\ud800"``, valid JSON but not encodable) is repaired to
+  U+FFFD and counted in :attr:`Decoded.repairs` (the call itself is worth keeping);
+* ``NaN``, ``Infinity`` and numbers that overflow to infinity: ``non_finite_number``;
+* numbers and timestamps outside what their columns hold: ``invalid_value``;
+* JSON nested deeper than the parser's limit (about 1,000 levels): ``too_deep``;
+* a key repeated in one JSON object (which value was meant?): ``duplicate_key``.
 
 >>> codec = EventCodec()
 >>> raw = codec.encode_json({"event_id": "e1", "timestamp_ms": 1700000000000,
@@ -23,6 +32,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import math
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, NamedTuple
@@ -36,6 +47,11 @@ MAGIC = 0
 HEADER = struct.Struct(">bI")
 DEFAULT_MAX_BYTES = 256 * 1024
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+UTF8_BOM = b"\xef\xbb\xbf"
+#: ClickHouse DateTime64 holds 1900-01-01 .. 2299-12-31; an event's time must be after 1970.
+MAX_TIMESTAMP_MS = int((dt.datetime(2300, 1, 1, tzinfo=dt.timezone.utc) - EPOCH).total_seconds() * 1000) - 1
+FLOAT_FIELDS = ("latency_ms", "time_to_first_token_ms", "cost_usd")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class DecodeError(ValueError):
@@ -50,6 +66,7 @@ class DecodeError(ValueError):
 class Decoded(NamedTuple):
     record: dict[str, Any]
     schema_id: int  # 0 for JSON
+    repairs: int = 0  # strings whose lone surrogates were replaced by U+FFFD
 
 
 @dataclass(frozen=True)
@@ -87,11 +104,14 @@ class EventCodec:
             raise DecodeError(
                 "too_large", f"{len(raw)} bytes exceeds the {self.limits.max_bytes}-byte limit"
             )
-        first = raw[0]
+        if raw.startswith(UTF8_BOM):
+            raw = raw[len(UTF8_BOM):]
+        first = raw[0] if raw else 0x20
         if first == MAGIC:
             decoded = self._decode_confluent(raw)
         elif first in b"{ \t\r\n":
-            decoded = Decoded(self._decode_json(raw), 0)
+            record = self._decode_json(raw)
+            decoded = Decoded(record, 0, repair_surrogates(record))
         else:
             raise DecodeError("unknown_format", f"first byte 0x{first:02x} is neither Confluent magic 0x00 nor JSON '{{'")
         check_semantics(decoded.record)
@@ -135,9 +155,11 @@ class EventCodec:
         except UnicodeDecodeError as exc:
             raise DecodeError("invalid_utf8", f"JSON message is not UTF-8: {exc}") from exc
         try:
-            obj = json.loads(text)
+            obj = json.loads(text, object_pairs_hook=_object_without_duplicates, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
             raise DecodeError("bad_json", f"not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise DecodeError("too_deep", "JSON nested deeper than the parser allows (about 1,000 levels)") from None
         if not isinstance(obj, dict):
             raise DecodeError("bad_json", f"expected a JSON object, got {type(obj).__name__}")
         missing = [name for name in self._required if name not in obj]
@@ -222,17 +244,68 @@ def type_name(avro_type: Any) -> str:
     return avro_type
 
 
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise DecodeError("duplicate_key", f"key {duplicate!r} appears more than once in one JSON object")
+    return obj
+
+
+def _reject_constant(name: str) -> float:
+    raise DecodeError("non_finite_number", f"{name} is not a number ClickHouse columns or rollups can hold")
+
+
+def repair_surrogates(value: Any) -> int:
+    r"""Replace lone surrogates (which no UTF-8 encoder accepts) in every string of a decoded
+    JSON value, keys included, in place; returns how many strings were repaired.
+
+    >>> record = {"a": "ok", "b": ["x\ud800y"], "c": {"k\udfff": "v"}}
+    >>> repair_surrogates(record), record["b"] == ["x\ufffdy"], record["c"] == {"k\ufffd": "v"}
+    (2, True, True)
+    """
+    repaired = 0
+    if isinstance(value, dict):
+        for key in list(value):
+            repaired += repair_surrogates(value[key]) if isinstance(value[key], (dict, list)) else 0
+            item = value[key]
+            if isinstance(item, str) and not item.isascii() and _SURROGATE.search(item):
+                value[key] = _SURROGATE.sub("\ufffd", item)
+                repaired += 1
+            if not key.isascii() and _SURROGATE.search(key):
+                value[_SURROGATE.sub("\ufffd", key)] = value.pop(key)
+                repaired += 1
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, (dict, list)):
+                repaired += repair_surrogates(item)
+            elif isinstance(item, str) and not item.isascii() and _SURROGATE.search(item):
+                value[i] = _SURROGATE.sub("\ufffd", item)
+                repaired += 1
+    return repaired
+
+
 def check_semantics(record: Mapping[str, Any]) -> None:
     """Rules the schema cannot express; raise :class:`DecodeError` on a violation."""
     for name in ("event_id", "service_name", "request_model"):
         if not record[name].strip():
             raise DecodeError("invalid_value", f"{name} must not be empty")
-    if record["timestamp_ms"] <= 0:
-        raise DecodeError("invalid_value", f"timestamp_ms must be positive, got {record['timestamp_ms']}")
+    if not 0 < record["timestamp_ms"] <= MAX_TIMESTAMP_MS:
+        raise DecodeError(
+            "invalid_value", f"timestamp_ms must be in (0, {MAX_TIMESTAMP_MS}] (1970 to 2299), got {record['timestamp_ms']}"
+        )
+    for name in FLOAT_FIELDS:
+        value = record.get(name)
+        if value is not None and not math.isfinite(value):
+            raise DecodeError("non_finite_number", f"{name} is {value}, not a finite number")
     for name in ("input_tokens", "output_tokens", "cached_input_tokens"):
         if not 0 <= record[name] < 2**32:
             raise DecodeError("invalid_value", f"{name} must be in [0, 2^32), got {record[name]}")
     if record["latency_ms"] < 0:
         raise DecodeError("invalid_value", f"latency_ms must be >= 0, got {record['latency_ms']}")
+    for name in ("time_to_first_token_ms", "cost_usd"):
+        if record.get(name) is not None and record[name] < 0:
+            raise DecodeError("invalid_value", f"{name} must be >= 0, got {record[name]}")
     if record["status"] not in ("ok", "error"):
         raise DecodeError("invalid_value", f"status must be 'ok' or 'error', got {record['status']!r}")

@@ -48,6 +48,9 @@ class Settings:
     canaries: str = ""  # LLMWATCH_CANARIES: "app=token,app2=token2" canary tokens per app
     alert_rules: str = ""  # LLMWATCH_ALERT_RULES: path of the alert rules YAML ("" = no alerting)
     alert_interval_s: float = 30.0  # LLMWATCH_ALERT_INTERVAL_S
+    health_insert_failing_s: float = 30.0  # LLMWATCH_HEALTH_INSERT_FAILING_S: /healthz degraded after inserts fail this long
+    health_lag_stalled_s: float = 120.0  # LLMWATCH_HEALTH_LAG_STALLED_S: ...or after the lag has not shrunk this long
+    shutdown_timeout_s: float = 30.0  # LLMWATCH_SHUTDOWN_TIMEOUT_S: longest graceful stop before the worker exits anyway
 
     _ENV = {
         "home": "LLMWATCH_HOME",
@@ -79,6 +82,9 @@ class Settings:
         "canaries": "LLMWATCH_CANARIES",
         "alert_rules": "LLMWATCH_ALERT_RULES",
         "alert_interval_s": "LLMWATCH_ALERT_INTERVAL_S",
+        "shutdown_timeout_s": "LLMWATCH_SHUTDOWN_TIMEOUT_S",
+        "health_insert_failing_s": "LLMWATCH_HEALTH_INSERT_FAILING_S",
+        "health_lag_stalled_s": "LLMWATCH_HEALTH_LAG_STALLED_S",
     }
 
     @classmethod

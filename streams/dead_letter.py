@@ -1,19 +1,40 @@
 """The dead-letter path: one place that says what a rejected message looks like.
 
 A dead letter keeps the original bytes untouched and carries, in Kafka headers, why it was
-rejected and where it came from, so it can be inspected and replayed.
+rejected and where it came from, so it can be inspected and replayed. It always fits the
+broker: one larger than ``max_bytes`` (key, value and headers together) is truncated, and says
+so in headers that give the original size and the value's sha256. Delivery is retried until
+the broker takes it, so a dead letter can neither crash the agent nor cost the valid events of
+its batch.
+
+>>> big = DeadLetter(b"v" * 5000, b"k" * 5000, "too_large", "", "llm.calls", 0, 7)
+>>> fitted = big.fitted(4096)
+>>> fitted.size() <= 4096, parse_headers(fitted.headers())[HEADER_TRUNCATED]
+(True, 'key,value')
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass, replace
+from typing import Any, Awaitable, Callable, Iterable, Sequence
+
+log = logging.getLogger(__name__)
 
 HEADER_REASON = "llmwatch.dlq.reason"
 HEADER_ERROR = "llmwatch.dlq.error"
 HEADER_TOPIC = "llmwatch.dlq.source.topic"
 HEADER_PARTITION = "llmwatch.dlq.source.partition"
 HEADER_OFFSET = "llmwatch.dlq.source.offset"
+HEADER_ORIGINAL_SIZE = "llmwatch.dlq.original.size"  # bytes of key + value as received
+HEADER_ORIGINAL_SHA256 = "llmwatch.dlq.original.sha256"  # of the value as received
+HEADER_TRUNCATED = "llmwatch.dlq.truncated"  # which of key, value were cut
 MAX_ERROR_CHARS = 1000
+#: Kafka's default message.max.bytes is 1 MiB; leave room for the record batch framing.
+DEFAULT_MAX_BYTES = 1_000_000
+#: What a key keeps when a dead letter must shrink: enough to recognise it.
+TRUNCATED_KEY_BYTES = 256
 
 
 @dataclass(frozen=True)
@@ -27,6 +48,7 @@ class DeadLetter:
     topic: str
     partition: int
     offset: int
+    truncation: tuple[tuple[str, bytes], ...] = ()  # the HEADER_ORIGINAL_*/HEADER_TRUNCATED headers, once cut
 
     def headers(self) -> list[tuple[str, bytes]]:
         """Kafka headers describing the rejection."""
@@ -36,9 +58,74 @@ class DeadLetter:
             (HEADER_TOPIC, self.topic.encode()),
             (HEADER_PARTITION, str(self.partition).encode()),
             (HEADER_OFFSET, str(self.offset).encode()),
+            *self.truncation,
         ]
+
+    def size(self) -> int:
+        """Bytes the broker counts against its limit: key, value and headers."""
+        return len(self.key or b"") + len(self.value or b"") + sum(len(k) + len(v) for k, v in self.headers())
+
+    def fitted(self, max_bytes: int = DEFAULT_MAX_BYTES) -> "DeadLetter":
+        """This dead letter, or a truncated copy of at most ``max_bytes`` that says what was cut."""
+        if self.size() <= max_bytes:
+            return self
+        key, value = self.key or b"", self.value or b""
+        cut = []
+        if len(key) > TRUNCATED_KEY_BYTES:
+            key, cut = key[:TRUNCATED_KEY_BYTES], ["key"]
+        truncation = (
+            (HEADER_ORIGINAL_SIZE, str(len(self.key or b"") + len(self.value or b"")).encode()),
+            (HEADER_ORIGINAL_SHA256, hashlib.sha256(self.value or b"").hexdigest().encode()),
+            (HEADER_TRUNCATED, b"key,value"),  # the longest value, so the room is never underestimated
+        )
+        shell = replace(self, key=key, value=b"", truncation=truncation)
+        room = max(0, max_bytes - shell.size())
+        if len(value) > room:
+            value, cut = value[:room], cut + ["value"]
+        truncation = truncation[:2] + ((HEADER_TRUNCATED, ",".join(cut).encode()),)
+        return replace(self, key=key or None, value=value, truncation=truncation)
 
 
 def parse_headers(headers: Iterable[tuple[str, bytes]] | None) -> dict[str, str]:
     """Kafka headers of a dead letter as a plain dict (for summaries and tests)."""
     return {k: v.decode("utf-8", "replace") for k, v in (headers or [])}
+
+
+Send = Callable[[DeadLetter], Awaitable[Awaitable[Any]]]
+
+
+async def deliver(
+    send: Send,
+    letters: Sequence[DeadLetter],
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    backoff_s: float = 0.2,
+    max_backoff_s: float = 10.0,
+) -> None:
+    """Produce every dead letter, fitted to ``max_bytes``; retried with backoff until the
+    broker acknowledges each (the batch is not committed meanwhile, so nothing is lost).
+
+    ``send(letter)`` starts a produce and returns its delivery future (Faust's
+    ``topic.send``). A letter the broker still finds too large is cut to a tenth each time.
+    """
+    pending = [letter.fitted(max_bytes) for letter in letters]
+    delay = backoff_s
+    while pending:
+        outcomes = await asyncio.gather(*(_send_one(send, letter) for letter in pending), return_exceptions=True)
+        failed = [(letter, exc) for letter, exc in zip(pending, outcomes) if isinstance(exc, BaseException)]
+        if not failed:
+            return
+        for _, exc in failed:
+            if isinstance(exc, asyncio.CancelledError):
+                raise exc
+        log.warning("%d dead letter(s) not delivered, retrying in %.1fs: %r", len(failed), delay, failed[0][1])
+        pending = [letter.fitted(max(1024, letter.size() // 10)) if _too_large(exc) else letter for letter, exc in failed]
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, max_backoff_s)
+
+
+async def _send_one(send: Send, letter: DeadLetter) -> Any:
+    return await (await send(letter))
+
+
+def _too_large(exc: BaseException) -> bool:
+    return "TooLarge" in type(exc).__name__ or "too large" in str(exc).lower()

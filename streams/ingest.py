@@ -17,9 +17,13 @@ from streams.codec import DecodeError, EventCodec
 from streams.dead_letter import DeadLetter
 from streams.registry import RegistryUnavailable
 from streams.redaction import Redactor
-from streams.rows import NO_REDACTION, llm_call_row
+from streams.rows import LLM_CALL_COLUMNS, NO_REDACTION, llm_call_row
 
 log = logging.getLogger(__name__)
+
+
+_PARTITION = [name for name, _ in LLM_CALL_COLUMNS].index("kafka_partition")
+_OFFSET = [name for name, _ in LLM_CALL_COLUMNS].index("kafka_offset")
 
 
 class RawMessage(NamedTuple):
@@ -27,6 +31,11 @@ class RawMessage(NamedTuple):
     value: bytes | None
     partition: int
     offset: int
+    headers_bytes: int = 0  # names and values of the Kafka headers together
+
+    def size(self) -> int:
+        """What the size limit counts: key, value and headers."""
+        return len(self.key or b"") + len(self.value or b"") + self.headers_bytes
 
 
 @dataclass
@@ -36,6 +45,7 @@ class IngestBatch:
     rows: list[list[Any]] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    repaired_strings: int = 0  # strings whose lone surrogates became U+FFFD (see streams.codec)
 
 
 class IngestProcessor:
@@ -50,6 +60,7 @@ class IngestProcessor:
         batch = IngestBatch()
         for msg in messages:
             try:
+                self._check_size(msg)
                 decoded = self.codec.decode(msg.value)
                 row = llm_call_row(decoded.record, decoded.schema_id, self.topic, msg.partition, msg.offset, self.redactor)
             except DecodeError as exc:
@@ -63,16 +74,39 @@ class IngestProcessor:
                 continue
             batch.rows.append(row)
             batch.records.append(decoded.record)
+            batch.repaired_strings += decoded.repairs
         return batch
 
     def decode_or_none(self, msg: RawMessage) -> dict[str, Any] | None:
         """The decoded record, or None for a message the ingest path dead-letters."""
         try:
+            self._check_size(msg)
             return self.codec.decode(msg.value).record
         except RegistryUnavailable:
             raise
         except Exception:
             return None
 
+    def storage_rejected(self, messages: Sequence[RawMessage], refused: Sequence[tuple[list[Any], str]]) -> list[DeadLetter]:
+        """Dead letters (reason ``storage_rejected``, the engine's message) for the rows of
+        ``messages`` that ClickHouse refused on their own."""
+        by_position = {(m.partition, m.offset): m for m in messages}
+        return [
+            self._dead(by_position[(row[_PARTITION], row[_OFFSET])], "storage_rejected", message) for row, message in refused
+        ]
+
+    def _check_size(self, msg: RawMessage) -> None:
+        limit = self.codec.limits.max_bytes
+        if msg.size() > limit:
+            raise DecodeError("too_large", f"key, value and headers are {msg.size()} bytes, over the {limit}-byte limit")
+
     def _dead(self, msg: RawMessage, reason: str, error: str) -> DeadLetter:
         return DeadLetter(msg.value, msg.key, reason, error, self.topic, msg.partition, msg.offset)
+
+
+def raw_message(message: Any) -> RawMessage:
+    """A consumed Kafka message (Faust's or aiokafka's: key, value, partition, offset, headers)."""
+    headers = message.headers or ()
+    items = headers.items() if isinstance(headers, dict) else headers
+    size = sum(len(k) + len(v or b"") for k, v in items)
+    return RawMessage(message.key, message.value, message.partition, message.offset, size)

@@ -25,11 +25,13 @@ class LagReader:
         self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
 
     async def __aenter__(self) -> "LagReader":
-        await self.consumer.start()
         try:
+            await self.consumer.start()
             await self.admin.start()
         except BaseException:
+            # a failed start leaves connections open: close both (closing an unstarted client is a no-op)
             await self.consumer.stop()
+            await self.admin.close()
             raise
         return self
 

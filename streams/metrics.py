@@ -13,8 +13,23 @@ class WorkerMetrics:
         self.dead_letters = Counter(
             "llmwatch_dead_letters_total", "Messages sent to the dead-letter topic, by reason.", ["reason"], registry=self.registry
         )
+        self.repaired_strings = Counter(
+            "llmwatch_repaired_strings_total",
+            "Strings stored with lone surrogates replaced by U+FFFD (JSON escapes no UTF-8 encoder accepts).",
+            registry=self.registry,
+        )
         self.rows_written = Counter(
             "llmwatch_rows_written_total", "Rows inserted into ClickHouse, by table.", ["table"], registry=self.registry
+        )
+        self.rows_rejected = Counter(
+            "llmwatch_rows_rejected_total",
+            "Rows ClickHouse refused for their values (isolated by bisecting the batch; calls are dead-lettered).",
+            ["table"], registry=self.registry,
+        )
+        self.duplicates_dropped = Counter(
+            "llmwatch_duplicate_rows_dropped_total",
+            "Rows of an event already stored or repeated in the batch (producer-side duplicates), not inserted.",
+            ["table"], registry=self.registry,
         )
         self.replays_dropped = Counter(
             "llmwatch_replayed_rows_dropped_total", "Rows already stored before a restart, not inserted again.",
@@ -39,6 +54,14 @@ class WorkerMetrics:
         )
         self.insert_seconds = Histogram(
             "llmwatch_clickhouse_insert_seconds", "ClickHouse insert time per batch.", ["table"], registry=self.registry
+        )
+        self.degraded = Gauge(
+            "llmwatch_degraded", "1 while /healthz reports degraded (inserts failing, or lag not shrinking).",
+            registry=self.registry,
+        )
+        self.insert_failing_seconds = Gauge(
+            "llmwatch_insert_failing_seconds", "How long the insert being retried has been failing (0 when none is).",
+            ["table"], registry=self.registry,
         )
         self.consumer_lag = Gauge(
             "llmwatch_consumer_lag", "Messages of the calls topic not yet committed.", ["partition"], registry=self.registry

@@ -13,7 +13,8 @@ from typing import Any, Callable, Sequence, TypeVar
 from streams.clickhouse import connect, migrate
 from streams.codec import EventCodec, Limits
 from streams.config import Settings
-from streams.ingest import IngestProcessor, RawMessage
+from streams.health import Health
+from streams.ingest import IngestProcessor, raw_message
 from streams.metrics import WorkerMetrics
 from streams.redaction import Redactor
 from streams.registry import RegistryUnavailable, registry_from_url
@@ -28,7 +29,7 @@ class _GroupCommit:
     """Rows waiting for a sink's next insert, and the agents waiting for that insert."""
 
     rows: list[list[Any]] = field(default_factory=list)
-    waiters: list[asyncio.Future] = field(default_factory=list)
+    waiters: list[tuple[asyncio.Future, list[list[Any]]]] = field(default_factory=list)
     running: bool = False
 
 
@@ -57,11 +58,15 @@ class Services:
         )
         self.db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         self.detect_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detectors")
+        # Decoding, validation and redaction of whole batches (and schema-registry lookups) run
+        # here, not on the event loop: a 256 KB message must not stall heartbeats and commits.
+        self.decode_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode")
         self.client: Any = None
         self.started_at = time.time()
         self._ready: asyncio.Event | None = None
         self.loading: set[str] = set()  # agents whose detectors are still being loaded
         self._sinks: dict[tuple, ClickHouseSink] = {}
+        self.health = Health(settings.health_insert_failing_s, settings.health_lag_stalled_s)
         self._commits: dict[str, _GroupCommit] = {}
 
     # -- ClickHouse ---------------------------------------------------------------------------
@@ -89,36 +94,46 @@ class Services:
         self, table: str, columns: Sequence[tuple[str, str]], replay_key: Sequence[str] | None = ()
     ) -> ClickHouseSink:
         """The table's sink on the shared client (one per table, shared by the agents writing to
-        it); with ``replay_key`` set it skips rows a crashed predecessor already wrote."""
+        it); with ``replay_key`` set it skips rows a crashed predecessor already wrote, and rows
+        of an event (``event_id`` plus the replay key's columns) that is already stored."""
         key = (table, tuple(columns), None if replay_key is None else tuple(replay_key))
         if key not in self._sinks:
             if any(k[0] == table for k in self._sinks):
                 raise ValueError(f"table {table} already has a sink with other columns or replay key")
-            self._sinks[key] = ClickHouseSink(self.client, table, columns, replay_key=replay_key)
+            self._sinks[key] = ClickHouseSink(self.client, table, columns, replay_key=replay_key, dedup_key=replay_key)
         return self._sinks[key]
+
+    def degraded_reasons(self) -> list[str]:
+        """Why the worker is degraded now (empty when healthy); updates the gauges too."""
+        now = time.monotonic()
+        failing = [(sink.table, sink.failing_since) for sink in self._sinks.values() if sink.failing_since is not None]
+        for sink in self._sinks.values():
+            since = sink.failing_since
+            self.metrics.insert_failing_seconds.labels(sink.table).set(0 if since is None else now - since)
+        reasons = self.health.reasons(failing, now)
+        self.metrics.degraded.set(1 if reasons else 0)
+        return reasons
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking ClickHouse call on the ClickHouse thread."""
         return await asyncio.get_running_loop().run_in_executor(self.db_thread, fn, *args)
 
-    async def write(self, sink: ClickHouseSink, rows: list[list[Any]]) -> None:
+    async def write(self, sink: ClickHouseSink, rows: list[list[Any]]) -> list[tuple[list[Any], str]]:
         """Insert rows (group-committed with other agents' rows for the table) and wait until
-        they are stored; if the task is cancelled meanwhile, the write still completes before
-        the cancellation propagates (so Faust never acks rows that were not stored)."""
+        they are stored; returns those of ``rows`` the engine refused for their data, with its
+        message (see :mod:`streams.sink`). Cancelling the wait (a SIGTERM) leaves the insert
+        running on the ClickHouse thread; the batch is not acked, so it is replayed and the
+        replay guard drops whatever did get stored."""
         if not rows:
-            return
+            return []
         group = self._commits.setdefault(sink.table, _GroupCommit())
         done = asyncio.get_running_loop().create_future()
         group.rows.extend(rows)
-        group.waiters.append(done)
+        group.waiters.append((done, rows))
         if not group.running:
             group.running = True
             asyncio.ensure_future(self._commit_loop(sink, group))
-        try:
-            await asyncio.shield(done)
-        except asyncio.CancelledError:
-            await asyncio.wait([done])
-            raise
+        return await asyncio.shield(done)
 
     async def _commit_loop(self, sink: ClickHouseSink, group: _GroupCommit) -> None:
         """Insert whatever is waiting, one insert at a time, until nothing is."""
@@ -132,17 +147,21 @@ class Services:
                 try:
                     written = await asyncio.get_running_loop().run_in_executor(self.db_thread, sink.flush)
                 except Exception as exc:  # the sink retries forever by default; this is a bug or a bound
-                    for w in waiters:
+                    for w, _ in waiters:
                         if not w.done():
                             w.set_exception(exc)
                     continue
                 self.metrics.insert_seconds.labels(sink.table).observe(time.perf_counter() - started)
                 self.metrics.rows_written.labels(sink.table).inc(written)
-                if written < len(rows):  # the replay guard kept rows a crashed predecessor had stored
-                    self.metrics.replays_dropped.labels(sink.table).inc(len(rows) - written)
-                for w in waiters:
+                self.metrics.rows_rejected.labels(sink.table).inc(len(sink.rejected))
+                refused = {id(row): (row, message) for row, message in sink.rejected}
+                self.metrics.duplicates_dropped.labels(sink.table).inc(sink.duplicates_dropped)
+                replayed = len(rows) - written - len(refused) - sink.duplicates_dropped
+                if replayed > 0:  # the replay guard kept rows a crashed predecessor had stored
+                    self.metrics.replays_dropped.labels(sink.table).inc(replayed)
+                for w, own in waiters:
                     if not w.done():
-                        w.set_result(written)
+                        w.set_result([refused[id(row)] for row in own if id(row) in refused])
         finally:
             group.running = False
 
@@ -153,12 +172,13 @@ class Services:
 
     # -- decoding -----------------------------------------------------------------------------
     async def retry_while_registry_down(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)``, retried with backoff while the schema registry is unreachable: valid
-        data must be neither dead-lettered nor skipped because of a registry outage."""
+        """``fn(*args)`` on the decode thread, retried with backoff while the schema registry is
+        unreachable: valid data must be neither dead-lettered nor skipped because of an outage."""
         delay = 0.2
+        loop = asyncio.get_running_loop()
         while True:
             try:
-                return fn(*args)
+                return await loop.run_in_executor(self.decode_thread, fn, *args)
             except RegistryUnavailable as exc:
                 log.warning("schema registry unavailable, retrying in %.1fs: %s", delay, exc)
                 await asyncio.sleep(delay)
@@ -171,7 +191,7 @@ class Services:
         out = []
         for e in events:
             m = e.message
-            record = self.processor.decode_or_none(RawMessage(m.key, m.value, m.partition, m.offset))
+            record = self.processor.decode_or_none(raw_message(m))
             if record is not None:
                 out.append(Positioned(record, m.partition, m.offset))
         return out

@@ -97,6 +97,14 @@ class WorkerProcess:
             time.sleep(poll_s)
         raise TimeoutError(f"worker not ready within {timeout}s; log tail:\n{self.log_text()[-4000:]}")
 
+    def run_until_caught_up(self, timeout: float) -> None:
+        """Start, wait until everything on the calls topic is committed, stop (also on failure)."""
+        self.start()
+        try:
+            self.wait_caught_up(timeout)
+        finally:
+            self.stop()
+
     def wait_caught_up(self, timeout: float, poll_s: float = 0.5) -> None:
         """Block until every message of the calls topic is committed; raise :class:`WorkerDied`
         within ``poll_s`` of the worker exiting, TimeoutError with the log tail after ``timeout``."""

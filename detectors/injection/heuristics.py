@@ -44,7 +44,10 @@ _HOMOGLYPHS = str.maketrans(
 )
 
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "|": "l"})
-_LEET_TOKEN = re.compile(r"\S*[a-z]\S*")
+# Whole tokens, checked for a letter in the function: ``\S*[a-z]\S*`` retried from every
+# position of a letterless run, quadratic (20,000 backticks took seconds).
+_LEET_TOKEN = re.compile(r"\S+")
+_LETTER = re.compile(r"[a-z]")
 _LEET_CHARS = re.compile(r"[013457@$!|]")
 _SPACED = re.compile(r"\b(?:[a-z][ .\-_*]){3,}[a-z]\b")
 _WS = re.compile(r"\s+")
@@ -62,7 +65,9 @@ def _fold(text: str) -> str:
 def _deleet(text: str) -> str:
     def fix(m: re.Match[str]) -> str:
         tok = m.group(0)
-        return tok.translate(_LEET) if _LEET_CHARS.search(tok) and not tok.isdigit() else tok
+        if not _LETTER.search(tok) or not _LEET_CHARS.search(tok) or tok.isdigit():
+            return tok
+        return tok.translate(_LEET)
 
     return _LEET_TOKEN.sub(fix, text)
 
@@ -328,7 +333,7 @@ _RULE_SPECS: list[tuple[str, str, float, str]] = [
     ("fake_system_line", "delimiter", 0.7,
      r"(?:^|\n|[.!?]\s+)(?:system|system message|system override|admin|administrator|developer|root)\s*(?:\([^)]*\)\s*)?:\s+(?:\w+\W+){0,6}?(?:ignore|disregard|new|override|you (?:are|must|will)|reveal|print|output|enable|the (?:user|assistant))\b"),
     ("end_of_prompt_marker", "delimiter", 0.8,
-     r"(?:%{2,}|={3,}|-{3,}|#{3,}|\*{3,}|\[{2,}|<{2,})\s*(?:end|begin|start|stop)\b|\b(?:end|begin|start) of (?:the )?(?:user(?:'s)? )?(?:input|prompt|instructions|context|document|conversation|message|system prompt)\b\W*(?:%{2,}|={3,}|-{3,}|#{3,}|\]{2,}|>{2,}|\n)"),
+     r"(?:%{2,8}|={3,8}|-{3,8}|#{3,8}|\*{3,8}|\[{2,8}|<{2,8})\s*(?:end|begin|start|stop)\b|\b(?:end|begin|start) of (?:the )?(?:user(?:'s)? )?(?:input|prompt|instructions|context|document|conversation|message|system prompt)\b\W*(?:%{2,}|={3,}|-{3,}|#{3,}|\]{2,}|>{2,}|\n)"),
     # ---- indirect injection (instructions planted in documents for the model) -----------
     ("address_the_ai", "indirect", 0.85,
      r"\b(?:if you are|attention|note to|message (?:to|for)|instructions? (?:to|for)|dear|hey|important (?:note|message|instructions?) for)\W+(?:an?\W+|the\W+|any\W+)?(?:ai|llm|large language model|language model|chatbot|assistant|gpt|ai assistant|ai model|bot)\b\W+(?:\w+\W+){0,10}?(?:ignore|disregard|you must|you should|instead|do not|don'?t|tell the user|say|respond|output|include|recommend|send|forward|append|insert)\b"),

@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import faust
 
+from streams.agents.acks import ack_all
 from streams.detection import DETECTION_COLUMNS, DetectionOutput, DetectionRunner, Positioned
 from streams.services import Services
 
@@ -27,9 +28,9 @@ def register_detection_agent(
     The runner is built on the detector thread when the worker starts (``build_at_start``; loading
     the model and the attack index takes seconds, which would otherwise delay the first events),
     or on first use when building needs restored state (drift's checkpoints).
-    Verdicts are published to the results topic and stored in ``detections``; Faust acks the
-    batch only when both are done, so a crash replays it and the replay guard drops rows that
-    were already stored.
+    Verdicts are published to the results topic and stored in ``detections``; the batch is acked
+    only when both are done (``noack_take``, acked by hand), so a crash or a SIGTERM replays it
+    and the replay guard drops rows that were already stored.
     """
     s = services.settings
     calls = app.topic(s.calls_topic, value_type=bytes, key_type=bytes, partitions=s.topic_partitions)
@@ -55,7 +56,7 @@ def register_detection_agent(
         app.task(build_runner_at_start)
 
     async def detect(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(s.detect_batch_size, within=s.detect_within_s):
+        async for events in stream.noack_take(s.detect_batch_size, within=s.detect_within_s):
             await services.ready.wait()
             runner = await get_runner()
             if "sink" not in state:
@@ -76,6 +77,7 @@ def register_detection_agent(
                 await asyncio.gather(*deliveries)
             if after_batch is not None:
                 await after_batch(runner, out, batch)
+            await ack_all(stream, events)
 
     detect.__name__ = detect.__qualname__ = name
     app.agent(calls, name=name)(detect)

@@ -1,17 +1,19 @@
 """The ingest agent: raw calls topic -> decode/validate -> ``llm_calls``, rejects -> dead-letter topic.
 
 Offsets are acked (and so committed) only after the batch's rows are written and its dead
-letters delivered: Faust acks the events of a ``take_events`` batch when the loop comes back
-for the next one, so the loop body must finish the write and must never raise.
+letters delivered: the batches come from ``noack_take`` and are acked by hand at the end of
+the loop body. (``take_events`` acks a batch in a ``finally``, so a SIGTERM or an error while
+an insert hangs committed rows that were never stored.)
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import faust
 
-from streams.ingest import RawMessage
+from streams.agents.acks import ack_all
+from streams.dead_letter import deliver
+from streams.ingest import raw_message
 from streams.rows import LLM_CALL_COLUMNS
 from streams.services import Services
 
@@ -26,21 +28,19 @@ def register(app: faust.App, services: Services) -> None:
 
     @app.agent(calls, name="ingest")
     async def ingest(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
+        async for events in stream.noack_take(s.batch_size, within=s.batch_within_s):
             await services.ready.wait()
             if "sink" not in state:
                 state["sink"] = services.sink("llm_calls", LLM_CALL_COLUMNS, replay_key=())
-            messages = [
-                RawMessage(e.message.key, e.message.value, e.message.partition, e.message.offset) for e in events
-            ]
+            messages = [raw_message(e.message) for e in events]
             batch = await services.retry_while_registry_down(services.processor.process, messages)
-            deliveries = [
-                await dead_letters.send(key=d.key, value=d.value, headers=d.headers()) for d in batch.dead_letters
-            ]
-            await services.write(state["sink"], batch.rows)
-            await asyncio.gather(*deliveries)
+            refused = await services.write(state["sink"], batch.rows)
+            rejected = batch.dead_letters + services.processor.storage_rejected(messages, refused)
+            await deliver(lambda d: dead_letters.send(key=d.key, value=d.value, headers=d.headers()), rejected)
+            await ack_all(stream, events)
             services.metrics.events.labels("ingest").inc(len(messages))
-            for d in batch.dead_letters:
+            services.metrics.repaired_strings.inc(batch.repaired_strings)
+            for d in rejected:
                 services.metrics.dead_letters.labels(d.reason).inc()
-            if batch.dead_letters:
-                log.warning("dead-lettered %d of %d messages", len(batch.dead_letters), len(messages))
+            if rejected:
+                log.warning("dead-lettered %d of %d messages", len(rejected), len(messages))

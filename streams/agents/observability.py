@@ -25,14 +25,16 @@ def register(app: faust.App, services: Services) -> None:
     @app.page("/healthz")
     async def healthz(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
         ready = services.ready.is_set() and not services.loading
+        degraded = services.degraded_reasons() if ready else []
         body = {
-            "status": "ok" if ready else "starting",
+            "status": ("degraded" if degraded else "ok") if ready else "starting",
+            "reasons": degraded,
             "clickhouse": "ready" if services.ready.is_set() else "opening",
             "loading": sorted(services.loading),  # detector agents still loading their models
             "uptime_s": round(time.time() - services.started_at, 1),
             "agents": sorted(a.name for a in app.agents.values()),
         }
-        return web.json(body, status=200 if ready else 503)
+        return web.json(body, status=200 if ready and not degraded else 503)
 
     @app.timer(15.0, name="consumer_lag")
     async def update_lag() -> None:
@@ -43,3 +45,5 @@ def register(app: faust.App, services: Services) -> None:
             return
         for tp, value in lag.items():
             services.metrics.consumer_lag.labels(str(tp.partition)).set(value)
+        services.health.observe_lag(sum(lag.values()), time.monotonic())
+        services.degraded_reasons()  # keeps the gauges current between /healthz calls

@@ -26,12 +26,11 @@ def run_worker(loglevel: str = "info") -> int:
     except StartupError as exc:
         print(one_line(exc), file=sys.stderr, flush=True)
         return 2
-    import faust
-
     from streams.app import create_app
+    from streams.shutdown import BoundedShutdownWorker
 
     app = create_app(settings)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker = BoundedShutdownWorker(app, loglevel=loglevel, quiet=True, shutdown_timeout_s=settings.shutdown_timeout_s)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

@@ -164,11 +164,7 @@ def test_sigkill_mid_detection_loses_no_detection_and_counts_none_twice(settings
             break
         time.sleep(0.2)
     worker.kill()
-    worker.start()
-    try:
-        worker.wait_caught_up(timeout=600)
-    finally:
-        worker.stop()
+    worker.run_until_caught_up(timeout=600)
     total, unique = query(settings, "SELECT count(), uniqExact(event_id, detector) FROM detections")[0]
     assert total == unique  # nothing inserted twice, not even before merges
     per_detector = dict(query(settings, "SELECT detector, count() FROM detections GROUP BY detector"))

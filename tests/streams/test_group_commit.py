@@ -27,7 +27,9 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
 
 
 def detection_row(detector: str, topic: str, offset: int, partition: int = 0) -> list[Any]:
-    return [f"e{offset}", detector, "1", 0.5, 0, 0.5, "benign", "{}", NOW, "app", "prod", "m", "v1",
+    # event ids are unique per event (here per topic and offset): the same id at the same time
+    # is a producer duplicate, which the sink drops
+    return [f"{topic}-e{offset}", detector, "1", 0.5, 0, 0.5, "benign", "{}", NOW, "app", "prod", "m", "v1",
             topic, partition, offset]
 
 

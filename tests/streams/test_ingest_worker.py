@@ -8,10 +8,13 @@ import struct
 import time
 from collections import Counter
 
+import httpx
 import pytest
 from aiokafka.errors import KafkaError
 
+from streams.clickhouse import connect, migrate
 from streams.codec import EventCodec, Limits
+from streams.kafka_local import free_port
 from streams.lag import consumer_lag
 from streams.dead_letter import HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, HEADER_TOPIC, parse_headers
 from streams.topics import ensure_topics
@@ -69,6 +72,13 @@ def malformed_messages(n: int) -> list[tuple[bytes | None, bytes, str]]:
         (b"", "empty"),
     ]
     return [(None, raw, reason) for (raw, reason), _ in zip(itertools.cycle(kinds), range(n))]
+
+
+def metric(settings, sample: str) -> float:
+    """One sample of the worker's /metrics (0 when the counter has no such child yet)."""
+    text = httpx.get(f"http://127.0.0.1:{settings.web_port}/metrics", timeout=5).text
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(sample + " ")]
+    return values[0] if values else 0.0
 
 
 def committed_lag(settings) -> int | None:
@@ -129,7 +139,9 @@ def test_valid_and_malformed_traffic_lands_exactly_once(settings):
 
 def test_sigkill_mid_stream_then_restart_stores_every_event_once(settings):
     # small batches: many commits, so the kill lands between two of them with work in flight
-    settings = dataclasses.replace(settings, batch_size=200)
+    # Ingest only: the detection agents have their own kill test (test_detection_worker), and on 2
+    # cores they would make this one take minutes.
+    settings = dataclasses.replace(settings, batch_size=200, detectors="", web_port=free_port())
     n = 20000
     asyncio.run(produce(settings.kafka_bootstrap, settings.calls_topic, valid_messages(n)))
     worker = WorkerProcess(settings).start()
@@ -143,12 +155,84 @@ def test_sigkill_mid_stream_then_restart_stores_every_event_once(settings):
     worker.kill()
     remaining = committed_lag(settings)
     assert 0 < remaining < n, "the kill should land mid-stream"
+    stored_at_kill = query(settings, "SELECT count() FROM llm_calls")[0][0]
+    assert stored_at_kill >= n - remaining, "offsets were committed for rows that were never stored"
 
     worker.start()
     try:
         worker.wait_caught_up(timeout=240)
+        dropped = metric(settings, 'llmwatch_replayed_rows_dropped_total{table="llm_calls"}')
     finally:
         worker.stop()
     assert query(settings, "SELECT count(), uniqExact(event_id) FROM llm_calls FINAL") == [(n, n)]
     # the replay guard kept re-read messages out of the table, not just out of FINAL reads
     assert query(settings, "SELECT count() FROM llm_calls") == [(n,)]
+    # The restarted worker re-read exactly the rows stored but not committed at the kill, and the
+    # replay guard dropped exactly those.
+    assert dropped == stored_at_kill - (n - remaining), (dropped, stored_at_kill, n - remaining)
+
+
+def test_sigterm_during_a_stuck_insert_exits_in_bound_and_commits_nothing_unstored(settings):
+    """An insert that hangs (here a view that sleeps 3 s per row) must neither keep the worker
+    alive past its shutdown bound nor get its batch committed; the next worker stores it once."""
+    settings = dataclasses.replace(settings, detectors="", shutdown_timeout_s=5.0)
+    client = connect(settings.dsn)
+    migrate(client)
+    client.command("CREATE TABLE stall_sink (y UInt8) ENGINE = Null")
+    client.command(
+        "CREATE MATERIALIZED VIEW stall_mv TO stall_sink AS SELECT sleepEachRow(3) AS y FROM llm_calls "
+        "SETTINGS function_sleep_max_microseconds_per_block = 0"
+    )
+    client.close()
+    n = 50
+    asyncio.run(produce(settings.kafka_bootstrap, settings.calls_topic, valid_messages(n)))
+    worker = WorkerProcess(settings).start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "llmwatch ready" not in worker.log_text():
+        time.sleep(0.2)
+    time.sleep(3)  # the first batch is read and its insert is sleeping in the view
+    assert worker.alive() and committed_lag(settings) in (None, n)
+    started = time.monotonic()
+    code = worker.stop(timeout=60)
+    took = time.monotonic() - started
+    assert code == 3 and took < settings.shutdown_timeout_s + 5, (code, took)
+    assert "took longer than 5 s" in worker.failure()
+    assert committed_lag(settings) == n  # nothing committed: the batch was never acknowledged
+
+    client = connect(settings.dsn)
+    client.command("DROP VIEW stall_mv")
+    client.close()
+    worker.run_until_caught_up(timeout=120)
+    assert query(settings, "SELECT count(), uniqExact(event_id) FROM llm_calls") == [(n, n)]
+
+
+def test_healthz_reports_degraded_while_inserts_keep_failing(settings):
+    """A table constraint that no row meets makes every insert fail (an error the sink cannot
+    blame on the values' types, so it retries): after the bound, /healthz says degraded with the
+    reason, and the gauge agrees."""
+    settings = dataclasses.replace(settings, detectors="", web_port=free_port(), health_insert_failing_s=2.0,
+                                   shutdown_timeout_s=5.0)
+    client = connect(settings.dsn)
+    migrate(client)
+    client.command("ALTER TABLE llm_calls ADD CONSTRAINT never_true CHECK service_name = 'no such service'")
+    client.close()
+    asyncio.run(produce(settings.kafka_bootstrap, settings.calls_topic, valid_messages(20)))
+    worker = WorkerProcess(settings).start()
+    try:
+        body, deadline = None, time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{settings.web_port}/healthz", timeout=2)
+                if r.json().get("status") == "degraded":
+                    body = r
+                    break
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.5)
+        assert body is not None, worker.log_text()[-3000:]
+        assert body.status_code == 503
+        assert any(reason.startswith("inserts into llm_calls failing for") for reason in body.json()["reasons"])
+        assert metric(settings, "llmwatch_degraded") == 1.0
+        assert committed_lag(settings) in (None, 20)  # nothing stored, nothing committed
+    finally:
+        worker.stop()
