@@ -57,7 +57,7 @@ case "$cmd" in
       fi
     fi
     # The install smoke test builds a second virtualenv from the same lock with this uv.
-    export LLMWATCH_UV="$UV"
+    export LLMWATCH_UV="$PWD/$UV"
     exec .venv/bin/python -m pytest "$@"
     ;;
   bench)

@@ -30,7 +30,7 @@ EVAL_DIR = Path(os.environ.get("LLMWATCH_EVAL_DIR") or ROOT.parent / "shared" / 
 def _uv() -> str:
     uv = os.environ.get("LLMWATCH_UV") or shutil.which("uv")
     assert uv, "uv not found: run the tests with ./run.sh test (it installs uv) or set LLMWATCH_UV"
-    return uv
+    return str(Path(uv).resolve()) if os.sep in uv else uv  # the commands run in other folders
 
 
 def _free_port() -> int:
