@@ -34,6 +34,7 @@ class Settings:
     consumer_group: str = "llmwatch"  # LLMWATCH_CONSUMER_GROUP (Faust app id)
     web_port: int = 0  # LLMWATCH_WEB_PORT: 0 = no web server (/metrics, /healthz)
     redact: str = "emails,api_keys,cards,phones"  # LLMWATCH_REDACT: rules, "all" or "none"
+    dead_letter_payload: str = "redacted"  # LLMWATCH_DEAD_LETTER_PAYLOAD: "redacted" or "original" bytes in dead letters
     detectors: str = "injection,grounding,drift"  # LLMWATCH_DETECTORS: which detector agents run ("" = ingest only)
     sample_injection: float = 1.0  # LLMWATCH_SAMPLE_INJECTION: fraction of events checked
     sample_grounding: float = 1.0  # LLMWATCH_SAMPLE_GROUNDING
@@ -68,6 +69,7 @@ class Settings:
         "consumer_group": "LLMWATCH_CONSUMER_GROUP",
         "web_port": "LLMWATCH_WEB_PORT",
         "redact": "LLMWATCH_REDACT",
+        "dead_letter_payload": "LLMWATCH_DEAD_LETTER_PAYLOAD",
         "detectors": "LLMWATCH_DETECTORS",
         "sample_injection": "LLMWATCH_SAMPLE_INJECTION",
         "sample_grounding": "LLMWATCH_SAMPLE_GROUNDING",

@@ -26,6 +26,26 @@ _PARTITION = [name for name, _ in LLM_CALL_COLUMNS].index("kafka_partition")
 _OFFSET = [name for name, _ in LLM_CALL_COLUMNS].index("kafka_offset")
 
 
+#: What a dead letter carries: the message with the redaction rules applied to its bytes (the
+#: default: the dead-letter topic is published too), or the original bytes (for replaying them
+#: once the cause is fixed, where the topic is as protected as the source).
+DEAD_LETTER_PAYLOADS = ("redacted", "original")
+
+
+def redact_bytes(redactor: Redactor, raw: bytes | None) -> bytes | None:
+    r"""The redaction rules over raw bytes, whatever their format: the patterns are ASCII, so
+    the bytes are read one character per byte (latin-1) and PII in JSON, Avro strings or text
+    is replaced while every other byte is kept.
+
+    >>> from streams.redaction import Redactor
+    >>> redact_bytes(Redactor.from_names("emails"), b'\x00\x01{"to": "bob@example.com", "x": "\xc3\xa9"}')
+    b'\x00\x01{"to": "[EMAIL]", "x": "\xc3\xa9"}'
+    """
+    if not raw or not redactor.rules:
+        return raw
+    return redactor.redact(raw.decode("latin-1")).encode("latin-1")
+
+
 class RawMessage(NamedTuple):
     key: bytes | None
     value: bytes | None
@@ -51,10 +71,17 @@ class IngestBatch:
 class IngestProcessor:
     """Decodes and validates a batch; every failure becomes a :class:`DeadLetter`, never an exception."""
 
-    def __init__(self, codec: EventCodec, topic: str, redactor: Redactor = NO_REDACTION) -> None:
+    def __init__(
+        self, codec: EventCodec, topic: str, redactor: Redactor = NO_REDACTION, dead_letter_payload: str = "redacted"
+    ) -> None:
+        if dead_letter_payload not in DEAD_LETTER_PAYLOADS:
+            raise ValueError(
+                f"LLMWATCH_DEAD_LETTER_PAYLOAD={dead_letter_payload!r}; fix: one of {', '.join(DEAD_LETTER_PAYLOADS)}"
+            )
         self.codec = codec
         self.topic = topic
         self.redactor = redactor
+        self.dead_letter_payload = dead_letter_payload
 
     def process(self, messages: Sequence[RawMessage]) -> IngestBatch:
         batch = IngestBatch()
@@ -101,7 +128,10 @@ class IngestProcessor:
             raise DecodeError("too_large", f"key, value and headers are {msg.size()} bytes, over the {limit}-byte limit")
 
     def _dead(self, msg: RawMessage, reason: str, error: str) -> DeadLetter:
-        return DeadLetter(msg.value, msg.key, reason, error, self.topic, msg.partition, msg.offset)
+        value, key = msg.value, msg.key
+        if self.dead_letter_payload == "redacted":
+            value, key = redact_bytes(self.redactor, value), redact_bytes(self.redactor, key)
+        return DeadLetter(value, key, reason, error, self.topic, msg.partition, msg.offset)
 
 
 def raw_message(message: Any) -> RawMessage:

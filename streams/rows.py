@@ -53,6 +53,13 @@ def to_datetime(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000.0, tz=UTC)
 
 
+#: Free-text columns, redacted before they are stored. Identifiers (service, model, prompt
+#: version, user and trace ids) are stored as sent: they are keys the dashboards group by.
+REDACTED_COLUMNS = (
+    "input_contents", "system_instructions", "output_text", "retrieved_context", "retrieval_query", "attributes",
+)
+
+
 def llm_call_row(
     record: Mapping[str, Any], schema_id: int, topic: str, partition: int, offset: int, redactor: Redactor = NO_REDACTION
 ) -> list[Any]:
@@ -91,7 +98,7 @@ def llm_call_row(
         record["conversation_id"] or "",
         record["trace_id"] or "",
         record["span_id"] or "",
-        dict(record["attributes"]),
+        {k: redact(v) for k, v in record["attributes"].items()},
         schema_id,
         topic,
         partition,

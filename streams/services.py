@@ -55,6 +55,7 @@ class Services:
             EventCodec(registry_from_url(settings.schema_registry_url), Limits(settings.max_message_bytes)),
             settings.calls_topic,
             self.redactor,
+            settings.dead_letter_payload,
         )
         self.db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         self.detect_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detectors")

@@ -68,3 +68,54 @@ def test_stored_rows_are_redacted_but_detectors_see_the_original():
     assert verdict.flagged  # the detector saw the address
     evidence = out.rows[0][7]
     assert "jane@example.com" not in evidence and "[EMAIL]" in evidence  # stored evidence is redacted
+
+
+# -- every stored or published text field -------------------------------------------------------
+
+SECRET = "mail bob@example.com or card 4111 1111 1111 1111"
+
+
+def _event_with_pii_everywhere() -> dict:
+    import time
+
+    return {
+        "event_id": "e1", "timestamp_ms": int(time.time() * 1000), "service_name": "svc", "request_model": "m",
+        "input_messages": [{"role": "user", "content": SECRET}], "system_instructions": SECRET,
+        "output_text": SECRET, "retrieved_context": [SECRET, "clean"], "retrieval_query": SECRET,
+        "attributes": {"note": SECRET},
+    }
+
+
+def _flatten(value) -> str:
+    if isinstance(value, dict):
+        return " ".join(f"{k} {_flatten(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return " ".join(_flatten(v) for v in value)
+    return str(value)
+
+
+@pytest.mark.parametrize("column", __import__("streams.rows", fromlist=["REDACTED_COLUMNS"]).REDACTED_COLUMNS)
+def test_each_free_text_column_is_redacted_before_storage(column: str) -> None:
+    from streams.codec import EventCodec
+
+    record = EventCodec().decode(EventCodec.encode_json(_event_with_pii_everywhere())).record
+    row = llm_call_row(record, 0, "calls", 0, 1, Redactor())
+    stored = _flatten(row[[name for name, _ in LLM_CALL_COLUMNS].index(column)])
+    assert "[EMAIL]" in stored and "[CARD]" in stored
+    assert "bob@example.com" not in stored and "4111 1111" not in stored
+
+
+def test_dead_letters_publish_redacted_bytes_unless_the_original_is_asked_for() -> None:
+    from streams.codec import EventCodec
+    from streams.ingest import IngestProcessor, RawMessage
+
+    bad = EventCodec.encode_json({**_event_with_pii_everywhere(), "latency_ms": "slow"})  # wrong_type
+    msg = RawMessage(b"user bob@example.com", bad, 0, 7)
+    redacted = IngestProcessor(EventCodec(), "calls", Redactor()).process([msg]).dead_letters[0]
+    assert redacted.reason == "wrong_type"
+    assert b"bob@example.com" not in redacted.value and b"4111 1111" not in redacted.value
+    assert b"[EMAIL]" in redacted.value and redacted.key == b"user [EMAIL]"
+    original = IngestProcessor(EventCodec(), "calls", Redactor(), dead_letter_payload="original").process([msg])
+    assert original.dead_letters[0].value == bad and original.dead_letters[0].key == msg.key
+    with pytest.raises(ValueError, match="LLMWATCH_DEAD_LETTER_PAYLOAD"):
+        IngestProcessor(EventCodec(), "calls", Redactor(), dead_letter_payload="plain")
