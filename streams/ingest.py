@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Sequence
 
@@ -32,18 +33,29 @@ _OFFSET = [name for name, _ in LLM_CALL_COLUMNS].index("kafka_offset")
 DEAD_LETTER_PAYLOADS = ("redacted", "original")
 
 
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
 def redact_bytes(redactor: Redactor, raw: bytes | None) -> bytes | None:
     r"""The redaction rules over raw bytes, whatever their format: the patterns are ASCII, so
-    the bytes are read one character per byte (latin-1) and PII in JSON, Avro strings or text
-    is replaced while every other byte is kept.
+    the bytes are read one character per byte (latin-1) and PII is replaced while every other
+    byte is kept. In JSON only the string literals are redacted, so numbers (a 13-digit
+    timestamp looks like a phone number) stay as sent.
 
     >>> from streams.redaction import Redactor
-    >>> redact_bytes(Redactor.from_names("emails"), b'\x00\x01{"to": "bob@example.com", "x": "\xc3\xa9"}')
-    b'\x00\x01{"to": "[EMAIL]", "x": "\xc3\xa9"}'
+    >>> redact_bytes(Redactor(), b'{"to": "bob@example.com", "ts": 1764664000000, "x": "\xc3\xa9"}')
+    b'{"to": "[EMAIL]", "ts": 1764664000000, "x": "\xc3\xa9"}'
+    >>> redact_bytes(Redactor.from_names("emails"), b'\x00\x02\x1ebob@example.com')
+    b'\x00\x02\x1e[EMAIL]'
     """
     if not raw or not redactor.rules:
         return raw
-    return redactor.redact(raw.decode("latin-1")).encode("latin-1")
+    text = raw.decode("latin-1")
+    if text.lstrip()[:1] == "{":
+        text = _JSON_STRING.sub(lambda m: redactor.redact(m.group()), text)
+    else:
+        text = redactor.redact(text)
+    return text.encode("latin-1")
 
 
 class RawMessage(NamedTuple):

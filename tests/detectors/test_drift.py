@@ -247,3 +247,31 @@ def test_mmd_test_p_value_is_calibrated_under_the_null():
 def test_doctests(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_quiet_test_resets_the_run_of_significant_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``consecutive`` significant tests *in a row* raise the alarm: significant and quiet tests
+    that alternate never do. The MMD test is scripted here; its statistics are tested above."""
+    import itertools
+    from types import SimpleNamespace
+
+    calls = itertools.count()
+
+    def scripted(reference, current, **_: object) -> SimpleNamespace:
+        # prompt and response are tested at the same events: significant for one round, quiet the next
+        round_ = next(calls) // 2
+        return SimpleNamespace(p_value=0.0 if round_ % 2 == 0 else 1.0, statistic=1.0)
+
+    class Flat:
+        dim = 4
+
+        def encode(self, texts):
+            return np.ones((len(texts), 4), dtype=np.float32)
+
+    monkeypatch.setattr(detectors.drift.detector, "mmd_test", scripted)
+    det = DriftDetector(reference_size=20, window_size=10, check_every=5, consecutive=2, embedder=Flat())
+    signals = itertools.chain.from_iterable(
+        det.detect(Event(prompt=f"question {i}", response="answer", app="a")).evidence.get("signals", [])
+        for i in range(300)
+    )
+    assert not [s for s in signals if s.endswith("_embedding")]

@@ -190,3 +190,15 @@ def test_absent_key_resolves_and_flapping_inside_for_never_fires() -> None:
     assert fired.started_at == 40 and fired.channel_status == {"hook": "pending"}
     (resolved,) = states.update(rule, [], 200)
     assert resolved.status == "resolved" and len(states) == 0
+
+
+def test_a_reminder_restarts_the_cooldown() -> None:
+    """After a reminder the next one waits a whole cooldown again, not one tick."""
+    rule = Rule(name="r", kind="error_rate", threshold=0.1, for_s=0, cooldown_s=600, deliveries=("hook",))
+    states = AlertStates()
+    bad = [Observation(rule, {"s": "a"}, 0.5, 0.1, True)]
+    assert [n.repeat for n in states.update(rule, bad, 0)] == [0]
+    assert states.update(rule, bad, 300) == []
+    assert [n.repeat for n in states.update(rule, bad, 601)] == [1]
+    assert states.update(rule, bad, 660) == [] and states.update(rule, bad, 1000) == []
+    assert [n.repeat for n in states.update(rule, bad, 1202)] == [2]

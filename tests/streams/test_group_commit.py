@@ -27,9 +27,9 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
 
 
 def detection_row(detector: str, topic: str, offset: int, partition: int = 0) -> list[Any]:
-    # event ids are unique per event (here per topic and offset): the same id at the same time
+    # event ids are unique per event (here per topic, partition and offset): the same id at the same time
     # is a producer duplicate, which the sink drops
-    return [f"{topic}-e{offset}", detector, "1", 0.5, 0, 0.5, "benign", "{}", NOW, "app", "prod", "m", "v1",
+    return [f"{topic}-{partition}-e{offset}", detector, "1", 0.5, 0, 0.5, "benign", "{}", NOW, "app", "prod", "m", "v1",
             topic, partition, offset]
 
 
@@ -109,3 +109,20 @@ def test_restarted_sink_drops_only_rows_already_stored_for_that_detector(service
     rows = stored(services, topic)
     assert [(d, o) for d, o, _ in rows] == [("grounding", o) for o in range(10)] + [("injection", o) for o in range(15)]
     assert all(n == 1 for _, _, n in rows)
+
+
+def test_replay_guard_tells_partitions_apart(services: Services) -> None:
+    """The same offsets in another partition are other messages: a guard that ignored the
+    partition would drop partition 1's first rows because partition 0 had stored those offsets."""
+    topic = "gc.partitions"
+    first = ClickHouseSink(services.client, "detections", DETECTION_COLUMNS, replay_key=("detector",))
+    for o in range(10):
+        first.add(detection_row("injection", topic, o, partition=0))
+    assert first.flush() == 10
+    second = ClickHouseSink(services.client, "detections", DETECTION_COLUMNS, replay_key=("detector",))
+    for o in range(10):
+        second.add(detection_row("injection", topic, 100 + o, partition=1))  # high-water mark first
+    assert second.flush() == 10
+    for o in range(10):
+        second.add(detection_row("injection", topic, o, partition=1))
+    assert second.flush() == 10

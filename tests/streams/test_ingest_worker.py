@@ -70,6 +70,9 @@ def malformed_messages(n: int) -> list[tuple[bytes | None, bytes, str]]:
         (CODEC.encode_json({**valid_event(3), "input_tokens": "lots"}), "wrong_type"),
         (CODEC.encode_json({**valid_event(4), "output_text": "x" * MAX_BYTES}), "too_large"),
         (b"", "empty"),
+        (good_avro + b"\x02junk", "bad_avro"),  # bytes after a complete record
+        (CODEC.encode_json({**valid_event(6), "timestamp_ms": 2**62}), "invalid_value"),
+        (CODEC.encode_json(valid_event(7)).replace(b'"latency_ms":', b'"latency_ms":NaN,"x":'), "non_finite_number"),
     ]
     return [(None, raw, reason) for (raw, reason), _ in zip(itertools.cycle(kinds), range(n))]
 
@@ -99,7 +102,7 @@ def settings(kafka_bootstrap, tmp_path):
 
 def test_each_malformed_kind_is_rejected_with_its_reason():
     codec = EventCodec(limits=Limits(MAX_BYTES))
-    for _, raw, reason in malformed_messages(9):
+    for _, raw, reason in malformed_messages(12):
         with pytest.raises(ValueError) as err:
             codec.decode(raw)
         assert err.value.reason == reason, (raw[:60], err.value)
