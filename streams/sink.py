@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+import struct
 import time
 from typing import Any, Callable, Sequence
 
@@ -60,7 +61,7 @@ def is_data_error(exc: BaseException) -> bool:
     >>> is_data_error(RuntimeError("Code: 70. DB::Exception: Cannot convert NaN to UInt64"))
     True
     """
-    if isinstance(exc, (UnicodeError, OverflowError, TypeError)) or type(exc).__name__ == "error":  # struct.error
+    if isinstance(exc, (UnicodeError, OverflowError, TypeError, struct.error)):
         return True
     if isinstance(exc, (OSError, TimeoutError)):
         return False

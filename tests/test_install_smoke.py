@@ -39,16 +39,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _uv_run(project: Path, venv: Path, *args: str) -> None:
+    """``uv ARGS`` for ``project`` with ``venv`` as its environment; fails the test on an error."""
+    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_PYTHON_DOWNLOADS": "never"}
+    env.pop("VIRTUAL_ENV", None)
+    done = subprocess.run([_uv(), *args, "--quiet", "--python", sys.executable], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def _sync_demo_install(project: Path, venv: Path) -> None:
+    """Exactly what ``./run.sh demo`` installs, the project as a wheel."""
+    _uv_run(project, venv, "sync", "--frozen", "--no-editable", *[a for e in DEMO_EXTRAS for a in ("--extra", e)])
+
+
 @pytest.fixture(scope="module")
 def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("fresh") / "venv"
-    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_PYTHON_DOWNLOADS": "never"}
-    env.pop("VIRTUAL_ENV", None)
-    cmd = [_uv(), "sync", "--frozen", "--no-editable", "--quiet", "--python", sys.executable]
-    for extra in DEMO_EXTRAS:
-        cmd += ["--extra", extra]
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    _sync_demo_install(ROOT, venv)
     return venv
 
 
@@ -141,14 +149,8 @@ def lowest_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy(ROOT / name, project / name)
     for package in ("streams", "detectors", "schemas", "dashboards"):
         shutil.copytree(ROOT / package, project / package, ignore=shutil.ignore_patterns("__pycache__"))
-    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(project / ".venv"), "UV_PYTHON_DOWNLOADS": "never"}
-    env.pop("VIRTUAL_ENV", None)
-    for cmd in (
-        [_uv(), "lock", "--resolution", "lowest-direct", "--quiet", "--python", sys.executable],
-        [_uv(), "sync", "--frozen", "--no-editable", "--quiet", "--python", sys.executable, *[a for e in DEMO_EXTRAS for a in ("--extra", e)]],
-    ):
-        done = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr[-3000:]
+    _uv_run(project, project / ".venv", "lock", "--resolution", "lowest-direct")
+    _sync_demo_install(project, project / ".venv")
     return project / ".venv"
 
 
