@@ -35,3 +35,24 @@ def adversarial_texts(size: int = SIZE) -> dict[str, str]:
     texts["'a.'*N+'@'+'b.'*N"] = "a." * half + "@" + "b." * half
     texts["'1 '*N+'@x.co'"] = "1 " * (size // 2) + "@x.co"
     return texts
+
+
+def keyword_soup_texts(size: int = SIZE, variants: int = 3) -> dict[str, str]:
+    """Text made of every needle of the injection rules (``heuristics.Rule.needles``), shuffled:
+    the needle prefilter lets every rule through, so the scan's work budget is what bounds it.
+    Also its rot13, so that the decoded payload is the soup."""
+    import codecs
+    import random
+
+    from detectors.injection.heuristics import RULES
+
+    needles = sorted({n for rule in RULES if rule.needles for n in rule.needles})
+    rng = random.Random(1)
+    texts = {}
+    for variant in range(variants):
+        rng.shuffle(needles)
+        unit = " ".join(needles) + " "
+        texts[f"keyword soup {variant}"] = (unit * (size // len(unit) + 1))[:size]
+    texts["keyword soup, rot13"] = codecs.encode(texts["keyword soup 0"], "rot13")
+    texts["keyword soup, no spaces"] = ("x".join(needles) * (size // len(needles) + 1))[:size]
+    return texts

@@ -22,6 +22,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Iterable
 
+from .literals import required_literals
+
 # --------------------------------------------------------------------------- normalisation
 
 _INVISIBLE = dict.fromkeys(
@@ -44,32 +46,51 @@ _HOMOGLYPHS = str.maketrans(
 )
 
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "|": "l"})
-# Whole tokens, checked for a letter in the function: ``\S*[a-z]\S*`` retried from every
-# position of a letterless run, quadratic (20,000 backticks took seconds).
-_LEET_TOKEN = re.compile(r"\S+")
-_LETTER = re.compile(r"[a-z]")
-_LEET_CHARS = re.compile(r"[013457@$!|]")
+# Whole tokens that hold a leet character; the letter is checked in the function. Anchored at a
+# token start and scanning only to the token's first leet character, so linear: ``\S*[a-z]\S*``
+# retried from every position of a letterless run was quadratic (20,000 backticks took seconds),
+# and a callback for every token cost 15 ms on 20,000 characters of plain words.
+_LEET_TOKEN = re.compile(r"(?<!\S)(?=[^\s013457@$!|]*[013457@$!|])(?=[^\sa-z]*[a-z])\S+")
 _SPACED = re.compile(r"\b(?:[a-z][ .\-_*]){3,}[a-z]\b")
 _WS = re.compile(r"\s+")
 
 
+def _nonspacing_marks() -> list[int]:
+    """Every Mn code point (diacritics, variation selectors)."""
+    return [cp for cp in [*range(0x30000), *range(0xE0000, 0xE1000)] if unicodedata.category(chr(cp)) == "Mn"]
+
+
+def _any_of(table: dict[int, object]) -> re.Pattern[str]:
+    return re.compile("[" + "".join(re.escape(chr(cp)) for cp in table) + "]")
+
+
+def _translate(text: str, table: dict[int, object], finder: re.Pattern[str]) -> str:
+    """``text.translate(table)``, skipped when no character of the table is in the text
+    (translate through a dict costs ~0.3 us per non-ASCII character; the search runs in C)."""
+    return text.translate(table) if finder.search(text) else text
+
+
+# A Python loop calling unicodedata.category per character cost 27 ms on 20,000 characters; a
+# character class finds a mark and a translate table drops them, both in C.
+_MN_POINTS = _nonspacing_marks()
+_DROP_MN: dict[int, object] = dict.fromkeys(_MN_POINTS)
+_MN = _any_of(_DROP_MN)
+_INVISIBLE_FINDER = _any_of(_INVISIBLE)
+_HOMOGLYPH_FINDER = _any_of(_HOMOGLYPHS)
+
+
 def _fold(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    text = _translate(unicodedata.normalize("NFKC", text), _INVISIBLE, _INVISIBLE_FINDER)
     # strip combining marks (diacritics used as noise): decompose, drop Mn, recompose
-    decomposed = unicodedata.normalize("NFD", text)
-    if any(unicodedata.category(c) == "Mn" for c in decomposed):
-        text = unicodedata.normalize("NFC", "".join(c for c in decomposed if unicodedata.category(c) != "Mn"))
+    if not text.isascii():
+        decomposed = unicodedata.normalize("NFD", text)
+        if _MN.search(decomposed):
+            text = unicodedata.normalize("NFC", decomposed.translate(_DROP_MN))
     return _WS.sub(" ", text.lower()).strip()
 
 
 def _deleet(text: str) -> str:
-    def fix(m: re.Match[str]) -> str:
-        tok = m.group(0)
-        if not _LETTER.search(tok) or not _LEET_CHARS.search(tok) or tok.isdigit():
-            return tok
-        return tok.translate(_LEET)
-
-    return _LEET_TOKEN.sub(fix, text)
+    return _LEET_TOKEN.sub(lambda m: m.group(0).translate(_LEET), text)
 
 
 def _despace(text: str) -> str:
@@ -84,7 +105,7 @@ def normalise(text: str) -> list[str]:
     """
     base = _fold(text)
     views = [base]
-    for view in (base.translate(_HOMOGLYPHS), None):
+    for view in (_translate(base, _HOMOGLYPHS, _HOMOGLYPH_FINDER), None):
         if view is None:
             view = _despace(_deleet(views[-1]))
         if view not in views:
@@ -108,6 +129,11 @@ def _printable(raw: bytes) -> str | None:
     if sum(c.isalpha() for c in s) < 0.5 * len(s.replace(" ", "")):
         return None
     return s
+
+
+#: rot13 is tried on the head of a text only: an encoded instruction is short, and the whole text
+#: again doubled the scan's worst case.
+ROT13_MAX_CHARS = 4000
 
 
 def decode_payloads(text: str) -> list[tuple[str, str]]:
@@ -136,7 +162,7 @@ def decode_payloads(text: str) -> list[tuple[str, str]]:
         if s:
             out.append(("hex", s))
     if re.search(r"[a-zA-Z]{4,}", text):
-        out.append(("rot13", codecs.encode(text, "rot13")))
+        out.append(("rot13", codecs.encode(text[:ROT13_MAX_CHARS], "rot13")))
     return out
 
 
@@ -151,6 +177,35 @@ class Rule:
     family: str
     weight: float
     pattern: re.Pattern[str]
+    needles: frozenset[str] | None = None  # the pattern cannot match a text without one of these
+
+    def may_match(self, view: Haystack) -> bool:
+        """False when the pattern cannot match the view: none of its needles is in it."""
+        return self.needles is None or any(view.has(n) for n in self.needles)
+
+
+class Haystack:
+    """A view that remembers which needles it holds (rules share many needles).
+
+    A needle with a character the text lacks is absent without a scan: ``in`` cost up to 25 us
+    per needle on 20,000 characters of one repeated letter, for about 1,000 needles.
+
+    >>> Haystack("ignore previous").has("previous"), Haystack("aaaa").has("ab")
+    (True, False)
+    """
+
+    __slots__ = ("text", "_chars", "_found")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._chars = frozenset(text)
+        self._found: dict[str, bool] = {}
+
+    def has(self, needle: str) -> bool:
+        found = self._found.get(needle)
+        if found is None:
+            found = self._found[needle] = self._chars.issuperset(needle) and needle in self.text
+        return found
 
 
 FAMILIES = ("override", "roleplay", "extraction", "obfuscation", "delimiter", "indirect", "hijack")
@@ -357,7 +412,7 @@ def _compile(spec: list[tuple[str, str, float, str]]) -> tuple[Rule, ...]:
     for name, _, _, pattern in spec:
         if _UPPER_LITERAL.search(pattern):
             raise ValueError(f"rule {name}: patterns run on lowercased text; write literals in lowercase")
-    return tuple(Rule(n, f, w, re.compile(p, re.UNICODE)) for n, f, w, p in spec)
+    return tuple(Rule(n, f, w, re.compile(p, re.UNICODE), required_literals(p)) for n, f, w, p in spec)
 
 
 RULES: tuple[Rule, ...] = _compile(_RULE_SPECS)
@@ -381,13 +436,35 @@ class HeuristicResult:
 _EMPTY = HeuristicResult((), (), 0.0)
 
 
-def _match(views: Iterable[str]) -> list[Rule]:
-    hits: list[Rule] = []
-    views = list(views)
-    for rule in RULES:
-        if any(rule.pattern.search(v) for v in views):
-            hits.append(rule)
-    return hits
+#: Regex work one scan may do, in rule x characters (each rule that passes the needle prefilter,
+#: times the characters of each view it runs over); past it, the views are cut to their head.
+#: Python's engine costs 25-80 ns per rule and character: keyword soup (text that holds a needle
+#: of every rule) took 190 ms over 20,000 characters, and takes ~33 ms with this bound on a 2-core
+#: Xeon (bench/results/regex.md). Scan results on the 28,687 dev and attack texts are unchanged.
+RULE_WORK_BUDGET = 250_000
+
+
+class _Budget:
+    __slots__ = ("left",)
+
+    def __init__(self, work: int) -> None:
+        self.left = work
+
+
+def _match(views: Iterable[str], budget: _Budget | None = None) -> list[Rule]:
+    """Rules that match any view. With a budget, views are cut so that the candidate rules'
+    work fits what is left of it (the head of a text is scanned, as with ``max_chars``)."""
+    haystacks = [Haystack(v) for v in views]
+    candidates = [r for r in RULES if any(r.may_match(h) for h in haystacks)]
+    if not candidates:
+        return []
+    if budget is not None:
+        per_view = max(0, budget.left) // (len(candidates) * len(haystacks))
+        if any(len(h.text) > per_view for h in haystacks):
+            haystacks = [Haystack(h.text[:per_view]) for h in haystacks]
+            candidates = [r for r in candidates if any(r.may_match(h) for h in haystacks)]
+        budget.left -= len(candidates) * sum(len(h.text) for h in haystacks)
+    return [r for r in candidates if any(r.may_match(h) and r.pattern.search(h.text) for h in haystacks)]
 
 
 def _combine(weights: Iterable[float]) -> float:
@@ -418,14 +495,17 @@ def scan(text: str, *, decode: bool = True, max_chars: int = 20000) -> Heuristic
 
 def _scan(text: str, decode: bool, max_chars: int) -> HeuristicResult:
     text = text[:max_chars]
-    hits = _match(normalise(text))
+    budget = _Budget(RULE_WORK_BUDGET)
+    hits = _match(normalise(text), budget)
     names = [r.name for r in hits]
     families = {r.family for r in hits}
     weights = [r.weight for r in hits]
     decoded_by = None
     if decode:
         for enc, payload in decode_payloads(text):
-            inner = _match(normalise(payload))
+            if budget.left <= 0:
+                break
+            inner = _match(normalise(payload), budget)
             if inner:
                 decoded_by = decoded_by or enc
                 for r in inner:
