@@ -3,6 +3,7 @@
 #   ./run.sh demo      the whole pipeline for about a minute, with a summary
 #   ./run.sh test      the test suite (starts its own Kafka broker and embedded ClickHouse)
 #   ./run.sh bench     every benchmark under bench/
+#   ./run.sh mutation  mutation testing of the delivery-critical modules (mutmut)
 #   ./run.sh lock      refresh uv.lock from pyproject.toml (after changing a dependency)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -64,12 +65,20 @@ case "$cmd" in
     install embedded test reference train
     exec .venv/bin/python bench/run_all.py "$@"
     ;;
+  mutation)
+    # Mutation testing of the modules [tool.mutmut] names in pyproject.toml; the score goes to
+    # BENCHMARKS.md. About 15 minutes on 2 cores.
+    install embedded test mutation
+    rm -rf mutants
+    .venv/bin/mutmut run --max-children "$(nproc 2>/dev/null || echo 2)" "$@" || true
+    exec .venv/bin/python bench/mutation_score.py
+    ;;
   lock)
     bootstrap_uv
     exec "$UV" lock "$@"
     ;;
   *)
-    echo "usage: ./run.sh demo | test | bench | lock" >&2
+    echo "usage: ./run.sh demo | test | bench | mutation | lock" >&2
     exit 2
     ;;
 esac

@@ -14,11 +14,12 @@ its batch.
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Callable, Iterable, Sequence
+
+from streams.send_retry import send_all
 
 log = logging.getLogger(__name__)
 
@@ -107,24 +108,12 @@ async def deliver(
     ``send(letter)`` starts a produce and returns its delivery future (Faust's
     ``topic.send``). A letter the broker still finds too large is cut to a tenth each time.
     """
-    pending = [letter.fitted(max_bytes) for letter in letters]
-    delay = backoff_s
-    while pending:
-        outcomes = await asyncio.gather(*(_send_one(send, letter) for letter in pending), return_exceptions=True)
-        failed = [(letter, exc) for letter, exc in zip(pending, outcomes) if isinstance(exc, BaseException)]
-        if not failed:
-            return
-        for _, exc in failed:
-            if isinstance(exc, asyncio.CancelledError):
-                raise exc
-        log.warning("%d dead letter(s) not delivered, retrying in %.1fs: %r", len(failed), delay, failed[0][1])
-        pending = [letter.fitted(max(1024, letter.size() // 10)) if _too_large(exc) else letter for letter, exc in failed]
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, max_backoff_s)
 
+    def refit(letter: DeadLetter, exc: BaseException) -> DeadLetter:
+        return letter.fitted(max(1024, letter.size() // 10)) if _too_large(exc) else letter
 
-async def _send_one(send: Send, letter: DeadLetter) -> Any:
-    return await (await send(letter))
+    await send_all(send, [letter.fitted(max_bytes) for letter in letters], refit=refit, backoff_s=backoff_s,
+                   max_backoff_s=max_backoff_s, what="dead letter")
 
 
 def _too_large(exc: BaseException) -> bool:

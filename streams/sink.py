@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 
 from streams.duplicate_guard import DuplicateGuard
 from streams.replay_guard import ReplayGuard
+from streams.rollup_repair import RollupRepair
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,14 @@ def is_data_error(exc: BaseException) -> bool:
     return isinstance(exc, ValueError) and type(exc).__module__.split(".")[0] != "clickhouse_connect"
 
 
+def _dropped(before: list[list[Any]], after: list[list[Any]]) -> list[list[Any]]:
+    """The rows of ``before`` that a filter left out of ``after`` (the same row objects)."""
+    if len(after) == len(before):
+        return []
+    kept = {id(row) for row in after}
+    return [row for row in before if id(row) not in kept]
+
+
 class ClickHouseSink:
     """Buffers rows for one table and writes them in batches."""
 
@@ -96,6 +105,11 @@ class ClickHouseSink:
         self._writer = writer or self.write
         # With replay_key set, rows already stored by a crashed predecessor are dropped (see replay_guard).
         self.guard = ReplayGuard(client, table, self.column_names, replay_key) if replay_key is not None else None
+        # Replayed rows may be in the table but not in its rollups (a kill between the table's
+        # part and the views' parts): their buckets are rebuilt from the table (see rollup_repair).
+        self.rollup_repair = (
+            RollupRepair(client, table) if self.guard is not None and "timestamp" in self.column_names else None
+        )
         # With dedup_key set, an event already stored (or repeated in the batch) is dropped too.
         self.dedup = DuplicateGuard(client, table, self.column_names, dedup_key) if dedup_key is not None else None
         self.duplicates_dropped = 0  # by the last flush
@@ -128,10 +142,14 @@ class ClickHouseSink:
             try:
                 self.rejected = []  # a retry re-decides every row not stored yet
                 rows = self.guard.filter(self._buffer) if self.guard else self._buffer
+                replayed = _dropped(self._buffer, rows)
                 if self.dedup and rows:
                     rows = self.dedup.filter(rows)
                     self.duplicates_dropped = self.dedup.dropped
                 written = self._write_isolating(rows) if rows else 0
+                if replayed and self.rollup_repair is not None:
+                    at = self.column_names.index("timestamp")
+                    self.rollup_repair.repair(row[at] for row in replayed)
                 break
             except Exception as exc:
                 attempt += 1

@@ -9,6 +9,7 @@ from typing import Any, Callable
 import faust
 
 from streams.agents.acks import ack_all
+from streams.send_retry import send_all
 from streams.detection import DETECTION_COLUMNS, DetectionOutput, DetectionRunner, Positioned
 from streams.services import Services
 
@@ -71,10 +72,9 @@ def register_detection_agent(
                 services.metrics.detector_errors.labels(detector_name).inc()
             for _, verdict in out.verdicts:
                 services.metrics.detections.labels(verdict.detector, str(bool(verdict.flagged)).lower()).inc()
-            deliveries = [await results.send(key=k, value=v) for k, v in out.results] if results is not None else []
             await services.write(state["sink"], out.rows)
-            if deliveries:
-                await asyncio.gather(*deliveries)
+            if results is not None and out.results:
+                await send_all(lambda kv: results.send(key=kv[0], value=kv[1]), out.results, what="verdict")
             if after_batch is not None:
                 await after_batch(runner, out, batch)
             await ack_all(stream, events)

@@ -174,3 +174,7 @@ def test_sigkill_mid_detection_loses_no_detection_and_counts_none_twice(settings
         "SELECT count() FROM llm_calls FINAL WHERE length(retrieved_context) > 0 AND output_text != ''",
     )[0][0]
     assert per_detector["grounding"] == rag
+    # the rollups agree with the table after the replay (a kill between the table's part and
+    # the views' parts is repaired from the table)
+    assert dict(query(settings, "SELECT detector, sum(checks) FROM detections_1m GROUP BY detector")) == per_detector
+    assert query(settings, "SELECT sum(calls) FROM llm_calls_1m") == query(settings, "SELECT count() FROM llm_calls FINAL")

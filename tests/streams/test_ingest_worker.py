@@ -173,6 +173,9 @@ def test_sigkill_mid_stream_then_restart_stores_every_event_once(settings):
     # The restarted worker re-read exactly the rows stored but not committed at the kill, and the
     # replay guard dropped exactly those.
     assert dropped == stored_at_kill - (n - remaining), (dropped, stored_at_kill, n - remaining)
+    # and the rollups count every event once, as the table does
+    assert query(settings, "SELECT sum(calls) FROM llm_calls_1m") == [(n,)]
+    assert query(settings, "SELECT sum(arraySum(hist.2)) FROM llm_latency_1m WHERE metric = 'latency_ms'") == [(n,)]
 
 
 def test_sigterm_during_a_stuck_insert_exits_in_bound_and_commits_nothing_unstored(settings):

@@ -6,6 +6,7 @@ import asyncio
 import json
 import math
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,56 @@ def test_producer_duplicates_count_once_in_the_table_and_the_rollups(client) -> 
     later = {**BASE, "event_id": "e1", "timestamp_ms": BASE["timestamp_ms"] + 1}
     sink.add(processor.process([RawMessage(None, CODEC.encode_json(later), 0, 99)]).rows[0])
     assert sink.flush() == 1
+
+
+def test_verdicts_and_dead_letters_are_resent_until_the_broker_takes_them() -> None:
+    """A produce that fails (the broker away for a while) is retried, refitted when asked; the
+    agent waits instead of crashing with its batch unacked."""
+    from streams.send_retry import send_all
+
+    attempts: list[str] = []
+
+    async def send(item: str):
+        attempts.append(item)
+        fut = asyncio.get_running_loop().create_future()
+        if attempts.count(item) < 3 and item.startswith("flaky"):
+            fut.set_exception(OSError("leader not available"))
+        else:
+            fut.set_result(item)
+        return fut
+
+    asyncio.run(send_all(send, ["flaky-1", "ok", "flaky-2"], backoff_s=0))
+    assert Counter(attempts) == {"flaky-1": 3, "ok": 1, "flaky-2": 3}
+
+    attempts.clear()
+    asyncio.run(send_all(send, ["flaky"], refit=lambda item, exc: "refitted", backoff_s=0))
+    assert attempts == ["flaky", "refitted"]
+
+
+def test_a_replay_rebuilds_rollup_buckets_the_views_missed(client) -> None:
+    """A kill between the table's part and the views' parts leaves rows no rollup counted; the
+    replay guard keeps their re-read copies out of the table, so the sink rebuilds the buckets
+    of the replayed rows from the table instead."""
+    sink = ClickHouseSink(client, "llm_calls", LLM_CALL_COLUMNS, replay_key=(), dedup_key=(), max_retries=0)
+    processor = IngestProcessor(EventCodec(), "calls")
+    now = int(time.time() * 1000)
+    messages = [RawMessage(None, CODEC.encode_json({**BASE, "event_id": f"e{i}", "timestamp_ms": now - i * 20_000,
+                                                    "time_to_first_token_ms": 5.0}), 0, i) for i in range(30)]
+    rows = processor.process(messages).rows
+    for row in rows:
+        sink.add(row)
+    assert sink.flush() == 30
+    # what the kill leaves: the table has every row, the rollups lost the oldest minutes
+    client.command("ALTER TABLE llm_calls_1m DELETE WHERE minute < now() - INTERVAL 5 MINUTE SETTINGS mutations_sync = 2")
+    client.command("ALTER TABLE llm_latency_1m DELETE WHERE minute < now() - INTERVAL 5 MINUTE SETTINGS mutations_sync = 2")
+    assert client.query("SELECT sum(calls) FROM llm_calls_1m").result_rows[0][0] < 30
+    # the restarted worker re-reads the tail of the partition
+    replayed = ClickHouseSink(client, "llm_calls", LLM_CALL_COLUMNS, replay_key=(), dedup_key=(), max_retries=0)
+    for row in processor.process(messages[10:]).rows:
+        replayed.add(row)
+    assert replayed.flush() == 0  # nothing stored twice
+    assert replayed.rollup_repair is not None and replayed.rollup_repair.repaired_buckets > 0
+    assert client.query("SELECT count() FROM llm_calls").result_rows == [(30,)]
+    assert client.query("SELECT sum(calls) FROM llm_calls_1m").result_rows == [(30,)]
+    assert client.query("SELECT metric, sum(arraySum(hist.2)) FROM llm_latency_1m GROUP BY metric ORDER BY metric").result_rows == [
+        ("latency_ms", 30), ("ttft_ms", 30)]
