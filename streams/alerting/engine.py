@@ -49,6 +49,10 @@ class TickResult:
         return [o for o in self.observations if o.firing]
 
 
+#: Records notifications and attempts: ``write(result, notifications, attempts)``.
+Writer = Callable[[TickResult, list[Notification], Sequence[Attempt]], None]
+
+
 class AlertEngine:
     """Evaluates ``rules`` against ClickHouse and notifies their channels.
 
@@ -76,7 +80,8 @@ class AlertEngine:
         self._http = http or httpx.Client()
         self._owns_http = http is None
         self._restored = False
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the queue and states, shared by evaluate and deliver
+        self._deliver_lock = threading.Lock()  # one delivery round at a time
 
     def close(self) -> None:
         """Close the HTTP client if the engine created it (the ClickHouse client is the caller's)."""
@@ -99,6 +104,14 @@ class AlertEngine:
 
     def tick(self, now: float | None = None) -> TickResult:
         """Evaluate all rules at ``now`` (default: ``clock()``), notify, and report what happened."""
+        result = self.evaluate(now)
+        self.deliver(result)
+        return result
+
+    def evaluate(self, now: float | None = None) -> TickResult:
+        """The ClickHouse half of a tick: restore state once, evaluate the rules, queue and record
+        the new notifications. No HTTP: the worker runs this on its ClickHouse thread and
+        :meth:`deliver` on a thread of its own, so a hung receiver never holds up an insert."""
         with self._lock:
             now = self.clock() if now is None else now
             result = TickResult(now)
@@ -119,12 +132,20 @@ class AlertEngine:
                 result.observations += observations
                 result.notifications += self.states.update(rule, observations, now)
             self.queue += result.notifications
-            self._write(result, result.notifications)
-            self._deliver(now, result)
+            self.record(result, result.notifications)
             result.queued = len(self.queue)
             return result
 
-    def _write(self, result: TickResult, notifications: list[Notification], attempts: Sequence[Attempt] = ()) -> None:
+    def deliver(self, result: TickResult, write: Writer | None = None) -> TickResult:
+        """The HTTP half: send what is due in the queue at ``result.now``, recording attempts and
+        statuses with ``write`` (default: straight to ClickHouse; the worker collects them and
+        writes them on its ClickHouse thread)."""
+        with self._deliver_lock:
+            self._deliver(result.now, result, write or self.record)
+            result.queued = len(self.queue)
+        return result
+    def record(self, result: TickResult, notifications: list[Notification], attempts: Sequence[Attempt] = ()) -> None:
+        """Write notifications and delivery attempts to ClickHouse (errors go to ``result``)."""
         try:
             self.history.record_attempts(attempts)
             self.history.write(notifications)
@@ -132,14 +153,16 @@ class AlertEngine:
             result.errors.append(f"cannot write alert history: {exc}")
             log.warning(result.errors[-1])
 
-    def _deliver(self, now: float, result: TickResult) -> None:
+    def _deliver(self, now: float, result: TickResult, write: Writer) -> None:
         start = time.monotonic()
 
         def tick_clock() -> float:  # attempt times on the tick's timeline, even with a fake clock
             return now + (time.monotonic() - start)
 
         down: set[str] = set()  # a channel that failed this tick is not hammered with the rest
-        for n in list(self.queue):
+        with self._lock:
+            due = list(self.queue)
+        for n in due:
             attempts: list[Attempt] = []
             changed = False
             for name in n.pending_channels:
@@ -168,6 +191,7 @@ class AlertEngine:
                         n.next_attempt_at[name] = sent.retry_at
             result.attempts += attempts
             if changed:
-                self._write(result, [n], attempts)
+                write(result, [n], attempts)
             if not n.pending_channels:
-                self.queue.remove(n)
+                with self._lock:
+                    self.queue.remove(n)
