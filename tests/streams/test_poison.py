@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from streams.clickhouse import connect, migrate
-from streams.codec import MAX_TIMESTAMP_MS, DecodeError, EventCodec
+from streams.codec import MAX_TIMESTAMP_MS, DecodeError, EventCodec, Limits
 from streams.dead_letter import (
     HEADER_ORIGINAL_SHA256,
     HEADER_ORIGINAL_SIZE,
@@ -288,3 +288,37 @@ def test_a_replay_rebuilds_rollup_buckets_the_views_missed(client) -> None:
     assert client.query("SELECT sum(calls) FROM llm_calls_1m").result_rows == [(30,)]
     assert client.query("SELECT metric, sum(arraySum(hist.2)) FROM llm_latency_1m GROUP BY metric ORDER BY metric").result_rows == [
         ("latency_ms", 30), ("ttft_ms", 30)]
+
+
+def test_dead_letters_redact_json_strings_but_keep_numbers_and_their_source() -> None:
+    from streams.ingest import redact_bytes
+    from streams.redaction import Redactor
+
+    raw = b'  {"ts": 1764664000000, "to": "bob@example.com", "phone": "+1 (415) 555-0132"}'
+    assert redact_bytes(Redactor(), raw) == b'  {"ts": 1764664000000, "to": "[EMAIL]", "phone": "[PHONE]"}'
+    # not JSON: the whole text is redacted, numbers included
+    assert redact_bytes(Redactor(), b"call +1 (415) 555-0132") == b"call [PHONE]"
+    processor = IngestProcessor(CODEC, "calls", Redactor())
+    dead = processor.process([RawMessage(b"k", raw, 3, 41)]).dead_letters[0]
+    assert (dead.topic, dead.partition, dead.offset) == ("calls", 3, 41)
+    assert dead.value == redact_bytes(Redactor(), raw)
+
+
+def test_raw_message_counts_header_bytes_and_decode_or_none_rejects_quietly() -> None:
+    from types import SimpleNamespace
+
+    from streams.ingest import raw_message
+
+    good = CODEC.encode_json(BASE)
+    as_list = SimpleNamespace(key=b"k", value=good, partition=2, offset=9, headers=[("trace", b"abc"), ("n", None)])
+    as_dict = SimpleNamespace(key=None, value=good, partition=0, offset=1, headers={"trace": b"abcd"})
+    assert raw_message(as_list) == RawMessage(b"k", good, 2, 9, len("trace") + 3 + len("n"))
+    assert raw_message(as_dict).headers_bytes == 9 and raw_message(as_dict).size() == len(good) + 9
+    no_headers = SimpleNamespace(key=None, value=good, partition=0, offset=1, headers=None)
+    assert raw_message(no_headers).headers_bytes == 0
+    processor = IngestProcessor(CODEC, "calls")
+    assert processor.decode_or_none(raw_message(as_list))["event_id"] == "e1"
+    assert processor.decode_or_none(RawMessage(None, b"{not json", 0, 1)) is None
+    small = IngestProcessor(EventCodec(limits=Limits(len(good) + 4)), "calls")
+    assert small.decode_or_none(RawMessage(b"k" * 5, good, 0, 1)) is None  # the key counts
+    assert small.decode_or_none(RawMessage(None, good, 0, 1)) is not None
