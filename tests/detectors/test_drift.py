@@ -278,3 +278,17 @@ def test_a_quiet_test_resets_the_run_of_significant_ones(monkeypatch: pytest.Mon
         for i in range(300)
     )
     assert not [s for s in signals if s.endswith("_embedding")]
+
+
+def test_blank_texts_feed_no_window_and_the_first_test_runs_when_the_windows_fill():
+    det = DriftDetector(embedder=ClusterEmbedder(), **SMALL)
+    det.detect_batch([Event(prompt="   ", response=f"a-r{i}", app="app") for i in range(10)])
+    rep = det.report(("app", "", ""))
+    assert rep.reference_sizes.get("prompt", 0) + rep.current_sizes.get("prompt", 0) == 0
+    assert rep.reference_sizes["response"] + rep.current_sizes["response"] == 10
+    full = SMALL["reference_size"] + SMALL["window_size"]
+    det = DriftDetector(embedder=ClusterEmbedder(), **SMALL)
+    det.detect_batch(stream(full - 1))
+    assert det.report(("app", "", "")).n_tests["prompt"] == 0
+    det.detect_batch(stream(1))
+    assert det.report(("app", "", "")).n_tests["prompt"] == 1
