@@ -144,6 +144,7 @@ class AlertEngine:
             self._deliver(result.now, result, write or self.record)
             result.queued = len(self.queue)
         return result
+
     def record(self, result: TickResult, notifications: list[Notification], attempts: Sequence[Attempt] = ()) -> None:
         """Write notifications and delivery attempts to ClickHouse (errors go to ``result``)."""
         try:

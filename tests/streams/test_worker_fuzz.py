@@ -18,7 +18,6 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
@@ -29,8 +28,8 @@ from streams.redaction import Redactor
 from streams.rows import LLM_CALL_COLUMNS
 from streams.topics import ensure_topics
 from tests.streams.hostile import EVENTS, REASONS, json_bytes
-from tests.streams.test_ingest_worker import committed_lag, valid_event
-from tests.streams.worker_harness import WorkerProcess, consume_all, query, unique_settings
+from tests.streams.test_ingest_worker import valid_event
+from tests.streams.worker_harness import WorkerProcess, consume_all, produce, query, unique_settings
 
 MAX_BYTES = 16 * 1024
 DAY_MS = 86_400_000
@@ -102,26 +101,6 @@ def expected_outcome(messages: list[Message]) -> tuple[set[tuple[str, int]], Cou
     return stored, reasons
 
 
-async def send(bootstrap: str, topic: str, messages: list[Message]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_request_size=4 * 1024 * 1024)
-    await producer.start()
-    try:
-        futures = [await producer.send(topic, value=m.value, key=m.key, headers=list(m.headers)) for m in messages]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-
-
-def wait_committed(worker: WorkerProcess, settings, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        worker.check_alive()
-        if committed_lag(settings) == 0:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"the worker stopped committing: lag {committed_lag(settings)}\n{worker.log_text()[-3000:]}")
-
-
 @pytest.fixture
 def fuzz_settings(kafka_bootstrap, tmp_path):
     s = unique_settings(kafka_bootstrap, tmp_path, max_message_bytes=MAX_BYTES, batch_size=500, detectors="")
@@ -145,8 +124,8 @@ def test_generated_traffic_is_stored_once_or_dead_lettered_with_a_reason(fuzz_se
     try:
         half = len(messages) // 2
         for wave in (messages[:half], messages[half:]):
-            asyncio.run(send(s.kafka_bootstrap, s.calls_topic, wave))
-            wait_committed(worker, s, timeout=180)
+            asyncio.run(produce(s.kafka_bootstrap, s.calls_topic, [(m.key, m.value, m.headers) for m in wave]))
+            worker.wait_caught_up(timeout=180)
         dead = asyncio.run(consume_all(s.kafka_bootstrap, s.dead_letter_topic, expected=sum(reasons.values()), timeout_s=60))
         assert worker.alive(), worker.log_text()[-3000:]
     finally:
@@ -179,8 +158,8 @@ def test_an_oversized_key_is_dead_lettered_and_spares_its_batch(fuzz_settings) -
     huge = Message(b"k" * (2 * 1024 * 1024), CODEC.encode_json(valid_event(99)), ())
     worker = WorkerProcess(s).start()
     try:
-        asyncio.run(send(s.kafka_bootstrap, s.calls_topic, valid[:20] + [huge] + valid[20:]))
-        wait_committed(worker, s, timeout=120)
+        asyncio.run(produce(s.kafka_bootstrap, s.calls_topic, [(m.key, m.value) for m in valid[:20] + [huge] + valid[20:]]))
+        worker.wait_caught_up(timeout=120)
         dead = asyncio.run(consume_all(s.kafka_bootstrap, s.dead_letter_topic, expected=1, timeout_s=30))
         assert worker.alive()
     finally:

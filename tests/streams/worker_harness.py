@@ -30,13 +30,14 @@ def unique_settings(bootstrap: str, home: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-async def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes | None]]) -> int:
-    """Send (key, value) pairs and wait for every delivery."""
+async def produce(bootstrap: str, topic: str, messages: Iterable[tuple[Any, ...]]) -> int:
+    """Send ``(key, value)`` or ``(key, value, headers)`` tuples and wait for every delivery."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_request_size=4 * 1024 * 1024)
     await producer.start()
     count = 0
     try:
-        futures = [await producer.send(topic, value=value, key=key) for key, value in messages]
+        futures = [await producer.send(topic, value=m[1], key=m[0], headers=list(m[2]) if len(m) > 2 else None)
+                   for m in messages]
         for fut in futures:
             await fut
             count += 1
