@@ -5,8 +5,8 @@ import asyncio
 import time
 
 from streams.config import Settings
-from streams.lag import LagReader
-from streams.supervisor import WorkerProcess
+from streams.kafka.lag import LagReader
+from streams.devtools.supervisor import WorkerProcess
 
 
 def worker_throughput(settings: Settings, n: int, timeout_s: float = 1800) -> float:

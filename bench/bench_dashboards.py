@@ -26,7 +26,7 @@ from bench._machine import machine  # noqa: E402
 from dashboards.panels import FILTERS, latency_quantiles  # noqa: E402
 from dashboards.queries import expand, iter_panels, load_dashboards  # noqa: E402
 from dashboards.seed import seed  # noqa: E402
-from streams.clickhouse import connect, migrate  # noqa: E402
+from streams.storage.clickhouse import connect, migrate  # noqa: E402
 
 TARGET_MS = 200.0
 INTERVAL_S = 120  # what Grafana picks for 24 h on a ~1000 px wide panel

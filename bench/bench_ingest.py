@@ -30,12 +30,12 @@ from rich.table import Table  # noqa: E402
 
 from bench._machine import machine  # noqa: E402
 from bench._worker_rate import worker_throughput  # noqa: E402
-from streams.clickhouse import connect  # noqa: E402
+from streams.storage.clickhouse import connect  # noqa: E402
 from streams.config import Settings  # noqa: E402
-from streams.generator import Generator  # noqa: E402
-from streams.kafka_local import LocalKafka, create_topics, free_port  # noqa: E402
-from streams.registry import LocalSchemaRegistry  # noqa: E402
-from streams.supervisor import WorkerProcess  # noqa: E402
+from streams.devtools.generator import Generator  # noqa: E402
+from streams.devtools.kafka_local import LocalKafka, create_topics, free_port  # noqa: E402
+from streams.pipeline.registry import LocalSchemaRegistry  # noqa: E402
+from streams.devtools.supervisor import WorkerProcess  # noqa: E402
 
 console = Console()
 logging.getLogger("aiokafka").setLevel(logging.ERROR)

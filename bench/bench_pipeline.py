@@ -43,16 +43,16 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench._machine import machine  # noqa: E402
-from streams.clickhouse import connect  # noqa: E402
-from streams.codec import EventCodec  # noqa: E402
+from streams.storage.clickhouse import connect  # noqa: E402
+from streams.pipeline.codec import EventCodec  # noqa: E402
 from streams.config import Settings  # noqa: E402
-from streams.detection import Positioned  # noqa: E402
-from streams.generator import Generator  # noqa: E402
-from streams.kafka_local import LocalKafka, create_topics, free_port  # noqa: E402
-from streams.redaction import Redactor  # noqa: E402
-from streams.runners import drift_runner, grounding_runner, injection_runner  # noqa: E402
-from streams.supervisor import WorkerProcess  # noqa: E402
-from streams.topics import topic_partitions  # noqa: E402
+from streams.pipeline.detection import Positioned  # noqa: E402
+from streams.devtools.generator import Generator  # noqa: E402
+from streams.devtools.kafka_local import LocalKafka, create_topics, free_port  # noqa: E402
+from streams.pipeline.redaction import Redactor  # noqa: E402
+from streams.pipeline.runners import drift_runner, grounding_runner, injection_runner  # noqa: E402
+from streams.devtools.supervisor import WorkerProcess  # noqa: E402
+from streams.kafka.topics import topic_partitions  # noqa: E402
 
 console = Console()
 VARIANTS = {

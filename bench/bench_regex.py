@@ -52,7 +52,7 @@ def compiled_patterns() -> dict[str, re.Pattern]:
 def scanners() -> dict[str, Callable[[str], object]]:
     """The whole per-message paths, as the worker calls them (the scan uncached)."""
     from detectors.injection import heuristics
-    from streams.redaction import RULES, Redactor
+    from streams.pipeline.redaction import RULES, Redactor
 
     paths: dict[str, Callable[[str], object]] = {"redaction (all rules)": Redactor.from_names("all").redact}
     paths.update({f"redaction rule {name}": rule for name, rule in RULES.items()})
@@ -75,7 +75,7 @@ def worst_times(fn: Callable[[str], object], texts: dict[str, str]) -> tuple[flo
 _BASELINE_SCRIPT = """
 import json, pickle, sys, time
 from detectors.injection import heuristics
-from streams.redaction import Redactor
+from streams.pipeline.redaction import Redactor
 texts = pickle.load(open(sys.argv[1], "rb"))
 paths = {"redaction (all rules)": Redactor.from_names("all").redact,
          "injection heuristics scan (first 20,000 chars)": lambda t: heuristics._scan(t, True, 20000)}

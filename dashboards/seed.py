@@ -1,13 +1,13 @@
 """Seed realistic llmwatch data into ClickHouse, generated inside the engine (``INSERT ... SELECT``).
 
 Every value is a deterministic hash of the row number, so ten million rows take seconds and the
-same arguments give the same data. The traffic mirrors :mod:`streams.generator`: three apps, three
+same arguments give the same data. The traffic mirrors :mod:`streams.devtools.generator`: three apps, three
 models, prompt versions per route, lognormal latency, per-model prices, ~2% planted injections
 (flagged by a layer of the injection detector, with a few false positives), ~6% ungrounded RAG
 answers (flagged by the grounding detector, with evidence) and one stream key that drifts in the
 last quarter of the window. Rows go into the raw tables, so the rollup views fill as in production.
 
-    >>> from streams.clickhouse import connect, migrate  # doctest: +SKIP
+    >>> from streams.storage.clickhouse import connect, migrate  # doctest: +SKIP
     >>> seed(client, rows=20_000, end=dt.datetime.now(dt.timezone.utc), hours=6)  # doctest: +SKIP
 """
 from __future__ import annotations

@@ -1,23 +1,54 @@
-"""Builds the Faust app and nothing else: configuration in, app with its agents out."""
+"""Builds the Faust app and nothing else: configuration in, app with its agents out.
+
+Which agents a worker runs is one table, ``AGENTS``: each row names the roles it belongs to and
+the setting that switches it off. ``Settings.role`` picks the rows.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import faust
 
 from streams.config import Settings
 
 
+@dataclass(frozen=True)
+class AgentSpec:
+    """One row of the agent table: where ``register(app, services)`` lives and when it runs."""
+
+    module: str  # under streams.agents
+    roles: frozenset[str]
+    detector: str = ""  # runs only when LLMWATCH_DETECTORS names it ("" = always)
+
+    def wanted(self, settings: Settings) -> bool:
+        return settings.role in self.roles and (not self.detector or self.detector in settings.detector_names)
+
+
+_ALL, _INGEST, _DETECT, _STORE = "all", "ingest", "detect", "store"
+AGENTS: tuple[AgentSpec, ...] = (
+    AgentSpec("ingest", frozenset({_ALL, _INGEST, _STORE})),
+    AgentSpec("injection", frozenset({_ALL, _DETECT}), detector="injection"),
+    AgentSpec("grounding", frozenset({_ALL, _DETECT}), detector="grounding"),
+    AgentSpec("drift", frozenset({_ALL, _DETECT}), detector="drift"),
+    AgentSpec("store", frozenset({_STORE})),
+    AgentSpec("alerts", frozenset({_ALL, _STORE})),
+    AgentSpec("observability", frozenset({_ALL, _INGEST, _DETECT, _STORE})),
+)
+
+
 def create_app(settings: Settings) -> faust.App:
-    """The llmwatch worker app for these settings, with every agent registered."""
-    from streams.agents import alerts, drift, grounding, ingest, injection, observability
-    from streams.services import Services
+    """The llmwatch worker app for these settings, with the agents of its role registered."""
+    import importlib
+
+    from streams.worker.services import Services
 
     Path(settings.home).mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        settings.consumer_group,
+        settings.group_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
-        datadir=str(Path(settings.home) / "faust"),
+        datadir=str(Path(settings.home) / "faust" / settings.role),
         value_serializer="raw",
         key_serializer="raw",
         topic_partitions=settings.topic_partitions,
@@ -47,24 +78,22 @@ def create_app(settings: Settings) -> faust.App:
         web_host="127.0.0.1",
     )
     services = Services(settings)
+    if settings.needs_clickhouse:
+        app.task(_opener(app, services))
+    for spec in AGENTS:
+        if spec.wanted(settings):
+            register: Callable[[faust.App, Services], None] = importlib.import_module(f"streams.agents.{spec.module}").register
+            register(app, services)
+    app.llmwatch_services = services  # for tests and benchmarks that build the app in-process
+    return app
 
-    @app.task
+
+def _opener(app: faust.App, services: "Services") -> Callable[[], object]:  # noqa: F821
     async def open_clickhouse() -> None:
         try:
             await services.open_clickhouse()
         except Exception as exc:  # no database, no worker: stop loudly instead of stalling
-            app.log.error("cannot open ClickHouse at %s: %s", settings.dsn, exc)
+            app.log.error("cannot open ClickHouse at %s: %s", services.settings.dsn, exc)
             await app.crash(exc)
 
-    ingest.register(app, services)
-    enabled = settings.detector_names
-    if "injection" in enabled:
-        injection.register(app, services)
-    if "grounding" in enabled:
-        grounding.register(app, services)
-    if "drift" in enabled:
-        drift.register(app, services)
-    alerts.register(app, services)
-    observability.register(app, services)
-    app.llmwatch_services = services  # for tests and benchmarks that build the app in-process
-    return app
+    return open_clickhouse

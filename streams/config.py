@@ -11,6 +11,14 @@ from pathlib import Path
 from typing import Mapping
 
 
+ROLES: dict[str, str] = {
+    "all": "everything in one process: ingest, detectors, storage, alerts (the default)",
+    "ingest": "calls topic -> llm_calls, dead letters; no detectors",
+    "detect": "calls topic -> detectors -> verdicts and drift reports on Kafka; no ClickHouse",
+    "store": "calls and detection topics -> ClickHouse, exactly once; alert rules",
+}
+
+
 def _default_home() -> str:
     return str(Path.cwd() / "var")
 
@@ -20,6 +28,7 @@ class Settings:
     """Everything the worker needs to know; each field has an environment variable."""
 
     home: str = field(default_factory=_default_home)  # LLMWATCH_HOME: local state (Kafka, chDB, Faust)
+    role: str = "all"  # LLMWATCH_ROLE: all | ingest | detect | store (see ROLES)
     kafka_bootstrap: str = "127.0.0.1:9092"  # LLMWATCH_KAFKA
     clickhouse_dsn: str = ""  # LLMWATCH_CLICKHOUSE_DSN; empty = embedded chdb:///$home/clickhouse
     schema_registry_url: str = ""  # LLMWATCH_SCHEMA_REGISTRY_URL; empty = schemas/registry.json
@@ -55,6 +64,7 @@ class Settings:
 
     _ENV = {
         "home": "LLMWATCH_HOME",
+        "role": "LLMWATCH_ROLE",
         "kafka_bootstrap": "LLMWATCH_KAFKA",
         "clickhouse_dsn": "LLMWATCH_CLICKHOUSE_DSN",
         "schema_registry_url": "LLMWATCH_SCHEMA_REGISTRY_URL",
@@ -110,6 +120,25 @@ class Settings:
     def dsn(self) -> str:
         """The ClickHouse DSN in use: the configured one or the embedded engine under ``home``."""
         return self.clickhouse_dsn or f"chdb://{Path(self.home).resolve() / 'clickhouse'}"
+
+    @property
+    def group_id(self) -> str:
+        """The Kafka consumer group (and Faust app id) of this role's workers.
+
+        Each role reads its topics in a group of its own, so that detect workers share the calls
+        topic's partitions among themselves and never with the store process.
+
+        >>> Settings(role="detect").group_id, Settings().group_id
+        ('llmwatch-detect', 'llmwatch')
+        """
+        if self.role not in ROLES:
+            raise ValueError(f"LLMWATCH_ROLE={self.role!r} is not a role; fix: use one of {', '.join(ROLES)}")
+        return self.consumer_group if self.role == "all" else f"{self.consumer_group}-{self.role}"
+
+    @property
+    def needs_clickhouse(self) -> bool:
+        """Detect workers publish verdicts and reports to Kafka and never open ClickHouse."""
+        return self.role != "detect"
 
     @property
     def detector_names(self) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if os.environ.get("LLMWATCH_TEST_KAFKA"):
         yield os.environ["LLMWATCH_TEST_KAFKA"]
         return
-    from streams.kafka_local import LocalKafka
+    from streams.devtools.kafka_local import LocalKafka
 
     kafka = LocalKafka(tmp_path_factory.mktemp("kafka")).start(timeout=120)
     try:

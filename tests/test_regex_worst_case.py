@@ -13,7 +13,7 @@ import pytest
 
 from bench.adversarial import adversarial_texts
 from detectors.injection.heuristics import _scan
-from streams.redaction import Redactor
+from streams.pipeline.redaction import Redactor
 
 # The shapes that were quadratic or are the most expensive per character (bench/results/regex.md).
 SHAPES = ("'a.'*N+'@'+'b.'*N", "'AKIA'", "'a1'", "'1.'", "'4111 '", "'+1 '", "'(1'", "'1 '*N+'@x.co'",

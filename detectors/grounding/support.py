@@ -161,7 +161,7 @@ def aggregate(per_claim: Sequence[Mapping[str, float]]) -> dict[str, float]:
 
 
 # --- the combination -------------------------------------------------------------------------
-# Logistic weights over FEATURES, fitted by ``python bench/fit_grounding.py``: weighted L2
+# Logistic weights over FEATURES, fitted by ``python -m detectors.training.grounding``: weighted L2
 # logistic regression (C=1, raw features, weights constrained >= 0 because every feature is an
 # "unsupportedness"), on all 1718 dev rows with each source given equal total weight and the
 # classes balanced within a source. Out-of-sample AUROC (5-fold and leave-one-source-out) is in

@@ -6,7 +6,7 @@ cosine similarity to the attack corpus and a few surface statistics of the text
 (:data:`STAT_NAMES`: upper-case ratio, shouted words, quotes, second-person and imperative
 density, control verbs, non-ASCII and German function-word ratios, rule count, mean top-5
 corpus similarity). Features are standardised with the training mean/scale stored
-alongside the weights. ``bench/train_injection.py`` fits it and writes
+alongside the weights. ``detectors/training/injection.py`` fits it and writes
 ``detectors/data/injection_classifier.npz``; run time needs numpy only.
 
 Scores are *centred*: each layer's probability is mapped so that its operating threshold

@@ -98,7 +98,7 @@ class InjectionDetector(Detector):
             if value is not None and (not isinstance(value, (str, Path)) or not Path(value).is_file()):
                 raise ValueError(f"{pname} must be an existing file, got {value!r}")
             if value is None and (use_similarity or use_classifier) and not Path(default).is_file():
-                raise ValueError(f"{pname} default {str(default)!r} is missing; run bench/train_injection.py")
+                raise ValueError(f"{pname} default {str(default)!r} is missing; run python -m detectors.training.injection")
         self.corpus_path = corpus_path
         self.model_path = model_path
         self._reset()

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import faust
 
-from streams.services import Services
+from streams.worker.services import Services
 
 log = logging.getLogger(__name__)
 

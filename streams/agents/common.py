@@ -9,9 +9,9 @@ from typing import Any, Callable
 import faust
 
 from streams.agents.acks import ack_all
-from streams.detection import DETECTION_COLUMNS, DetectionOutput, DetectionRunner, Positioned
-from streams.send_retry import send_all
-from streams.services import Services
+from streams.pipeline.detection import DETECTION_COLUMNS, DetectionOutput, DetectionRunner, Positioned
+from streams.kafka.send_retry import send_all
+from streams.worker.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from typing import Any
 import faust
 
 from streams.agents.common import register_detection_agent
-from streams.detection import DetectionRunner
-from streams.runners import drift_detector, drift_runner
-from streams.drift_reports import DRIFT_REPORT_COLUMNS, DriftReporter
-from streams.services import Services
+from streams.pipeline.detection import DetectionRunner
+from streams.pipeline.runners import drift_detector, drift_runner
+from streams.pipeline.drift_reports import DRIFT_REPORT_COLUMNS, DriftReporter
+from streams.worker.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import faust
 
 from streams.agents.common import register_detection_agent
-from streams.runners import grounding_runner
-from streams.services import Services
+from streams.pipeline.runners import grounding_runner
+from streams.worker.services import Services
 
 
 def register(app: faust.App, services: Services) -> None:

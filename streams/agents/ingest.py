@@ -12,10 +12,10 @@ import logging
 import faust
 
 from streams.agents.acks import ack_all
-from streams.dead_letter import deliver
-from streams.ingest import raw_message
-from streams.rows import LLM_CALL_COLUMNS
-from streams.services import Services
+from streams.pipeline.dead_letter import deliver
+from streams.pipeline.ingest import raw_message
+from streams.storage.rows import LLM_CALL_COLUMNS
+from streams.worker.services import Services
 
 log = logging.getLogger(__name__)
 

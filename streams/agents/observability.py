@@ -8,8 +8,8 @@ import faust
 from aiokafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.lag import consumer_lag
-from streams.services import Services
+from streams.kafka.lag import consumer_lag
+from streams.worker.services import Services
 
 log = logging.getLogger(__name__)
 

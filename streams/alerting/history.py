@@ -1,6 +1,6 @@
 """The ``alerts`` and ``alert_deliveries`` tables: write notifications and attempts, read back state.
 
-Tables come from ``schemas/ch_0004_alerts.sql`` (run ``streams.clickhouse.migrate`` first).
+Tables come from ``schemas/ch_0004_alerts.sql`` (run ``streams.storage.clickhouse.migrate`` first).
 """
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from streams import grafana_push as gp
+        from streams.grafana import push as gp
 
         console = Console()
         try:

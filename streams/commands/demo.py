@@ -60,10 +60,10 @@ def register(app: typer.Typer) -> None:
 
 def run_demo(duration: float, rate: float, home: Path, keep: bool = False) -> None:
     from streams.config import Settings
-    from streams.generator import Generator
-    from streams.kafka_local import LocalKafka, ensure_kafka_jars, free_port
-    from streams.supervisor import WorkerDied, WorkerProcess
-    from streams.topics import ensure_topics
+    from streams.devtools.generator import Generator
+    from streams.devtools.kafka_local import LocalKafka, ensure_kafka_jars, free_port
+    from streams.devtools.supervisor import WorkerDied, WorkerProcess
+    from streams.kafka.topics import ensure_topics
 
     if home.exists() and not keep:
         shutil.rmtree(home)
@@ -122,15 +122,15 @@ async def _while_alive(worker, work: Awaitable[T], poll_s: float = 0.5) -> T:
 
 
 async def _dead_letter_reasons(settings) -> Counter:
-    from streams.dead_letter import HEADER_REASON, parse_headers
-    from streams.topic_reader import read_topic
+    from streams.pipeline.dead_letter import HEADER_REASON, parse_headers
+    from streams.kafka.reader import read_topic
 
     records = await read_topic(settings.kafka_bootstrap, settings.dead_letter_topic, timeout_s=10)
     return Counter(parse_headers(r.headers).get(HEADER_REASON, "?") for r in records)
 
 
 def _print_summary(settings, stats, dead: Counter, duration: float) -> None:
-    from streams.clickhouse import connect
+    from streams.storage.clickhouse import connect
 
     client = connect(settings.dsn)
     try:

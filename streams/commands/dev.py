@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from streams import kafka_local
+from streams.devtools import kafka_local
 
 console = Console()
 

@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from streams.config import Settings
-        from streams.generator import Generator
+        from streams.devtools.generator import Generator
 
         settings = Settings.from_env()
         gen = Generator(seed=seed, rate=rate, drift_after=drift_after or None)

@@ -39,8 +39,8 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from dashboards import queries
-        from streams import report as rp
-        from streams.clickhouse import ClickHouseUnavailable, connect
+        from streams.grafana import report as rp
+        from streams.storage.clickhouse import ClickHouseUnavailable, connect
         from streams.config import Settings
 
         err = Console(stderr=True)

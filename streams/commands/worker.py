@@ -19,7 +19,7 @@ def run_worker(loglevel: str = "info") -> int:
     Returns the exit status: 2 when a start-up check fails, 1 when the worker stopped on an error
     (a crashed agent or task), each with one line on stderr that names the root cause and the fix.
     """
-    from streams.preflight import StartupError, one_line, preflight
+    from streams.worker.preflight import StartupError, one_line, preflight
 
     try:
         settings = preflight()
@@ -27,7 +27,7 @@ def run_worker(loglevel: str = "info") -> int:
         print(one_line(exc), file=sys.stderr, flush=True)
         return 2
     from streams.app import create_app
-    from streams.shutdown import BoundedShutdownWorker
+    from streams.worker.shutdown import BoundedShutdownWorker
 
     app = create_app(settings)
     worker = BoundedShutdownWorker(app, loglevel=loglevel, quiet=True, shutdown_timeout_s=settings.shutdown_timeout_s)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from dashboards.seed import SeedSummary, seed
-from streams.clickhouse import connect, migrate
+from streams.storage.clickhouse import connect, migrate
 
 # The selection every panel is run with: All for the standard variables, two versions to compare.
 ALL = {

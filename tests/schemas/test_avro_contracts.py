@@ -8,7 +8,7 @@ import pytest
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 
 from schemas import load_schema, local_schema_ids, schema_versions, subject_ids
-from streams.codec import EventCodec
+from streams.pipeline.codec import EventCodec
 
 VERSIONS = schema_versions("llm_call")
 

@@ -7,10 +7,10 @@ from typing import Any, Iterable
 
 from aiokafka import AIOKafkaProducer
 
-from streams.clickhouse import connect
+from streams.storage.clickhouse import connect
 from streams.config import Settings
-from streams.supervisor import WorkerProcess
-from streams.topic_reader import read_topic
+from streams.devtools.supervisor import WorkerProcess
+from streams.kafka.reader import read_topic
 
 __all__ = ["WorkerProcess", "unique_settings", "produce", "consume_all", "query"]
 

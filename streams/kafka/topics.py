@@ -1,0 +1,19 @@
+"""The topics llmwatch uses, created up front with the partition counts the settings ask for."""
+from __future__ import annotations
+
+from streams.config import Settings
+
+
+def topic_partitions(settings: Settings) -> dict[str, int]:
+    """Topic name -> partitions."""
+    topics = {settings.calls_topic: settings.topic_partitions, settings.dead_letter_topic: 1}
+    if settings.results_topic:
+        topics[settings.results_topic] = settings.topic_partitions
+    return topics
+
+
+def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
+    """Create missing topics (existing ones are left as they are)."""
+    from streams.devtools.kafka_local import create_topics
+
+    create_topics(settings.kafka_bootstrap, topic_partitions(settings), timeout=timeout_s)

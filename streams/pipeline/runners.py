@@ -1,0 +1,50 @@
+"""The detector groups each agent runs, built from settings in one place.
+
+The agents and the tests that compare stored detections with a pure run both build their
+runners here, so they cannot drift apart.
+"""
+from __future__ import annotations
+
+from streams.config import Settings
+from streams.pipeline.detection import DetectionRunner
+from streams.pipeline.redaction import Redactor
+
+
+def injection_runner(settings: Settings, redactor: Redactor) -> DetectionRunner:
+    from detectors.injection import CanaryDetector, InjectionDetector
+
+    detectors = [InjectionDetector(cascade=bool(settings.cascade), scan_context=True)]
+    canaries = settings.canary_tokens()
+    if canaries:
+        detectors.append(CanaryDetector(canaries))
+    return DetectionRunner(detectors, settings.calls_topic, redactor, sample_rates={"injection": settings.sample_injection})
+
+
+def grounding_runner(settings: Settings, redactor: Redactor) -> DetectionRunner:
+    from detectors.grounding import GroundingDetector
+
+    return DetectionRunner(
+        [GroundingDetector()],
+        settings.calls_topic,
+        redactor,
+        sample_rates={"grounding": settings.sample_grounding},
+        # A call without passages or without an answer has nothing to ground: not stored.
+        applies={"grounding": lambda e: bool(e.context) and bool(e.response)},
+    )
+
+
+def drift_detector(settings: Settings):
+    from detectors.drift import DriftDetector
+
+    return DriftDetector(reference_size=settings.drift_reference_size, window_size=settings.drift_window_size)
+
+
+def drift_runner(settings: Settings, redactor: Redactor, detector=None) -> DetectionRunner:
+    """Per-event drift verdicts are kept only when an alarm is raised."""
+    return DetectionRunner(
+        [detector if detector is not None else drift_detector(settings)],
+        settings.calls_topic,
+        redactor,
+        sample_rates={"drift": settings.sample_drift},
+        flagged_only=["drift"],
+    )
