@@ -16,11 +16,13 @@ BENCHES = {
     "detectors": ["bench_detectors.py"],
     "ingest": ["bench_ingest.py"],
     "pipeline": ["bench_pipeline.py"],
+    "scale": ["bench_scale.py"],
     "dashboards": ["bench_dashboards.py"],
     "regex": ["bench_regex.py"],
 }
 QUICK_ARGS = {
-    "ingest": ["--events", "30000", "--latency-seconds", "15"],
+    "ingest": ["--events", "30000", "--repeats", "1", "--latency-seconds", "15"],
+    "scale": ["--events", "600", "--workers", "1,2"],
     "dashboards": ["--rows", "1000000"],
     "detectors": ["--n", "100"],
     "pipeline": ["--warmup", "300", "--events", "500", "--latency-seconds", "20", "--variants", "1"],

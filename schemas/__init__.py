@@ -17,6 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from schemas.cluster import clusterize
+
 SCHEMA_DIR = Path(__file__).resolve().parent
 EVENT_SUBJECT = "llm.calls-value"
 _VERSIONED = re.compile(r"^(?P<name>[a-z_]+)\.v(?P<version>\d+)\.avsc$")
@@ -81,13 +83,21 @@ class Migration:
     name: str
     sql: str
 
-    def statements(self, **params: Any) -> list[str]:
-        """The file's statements with ``{param}`` placeholders filled, split on ``;`` lines."""
+    def statements(self, cluster: str = "", **params: Any) -> list[str]:
+        """The file's statements with ``{param}`` placeholders filled, split on ``;`` lines.
+
+        With ``cluster`` set each statement becomes its cluster form (``ON CLUSTER``, ``Replicated*``
+        local tables, ``Distributed`` tables: :func:`schemas.cluster.clusterize`); with ``""`` the
+        statements are the file's own.
+        """
         text = self.sql
         for key, value in params.items():
             text = text.replace("{" + key + "}", str(value))
         lines = [ln for ln in text.splitlines() if not ln.strip().startswith("--")]
-        return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+        statements = [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+        if not cluster:
+            return statements
+        return [out for statement in statements for out in clusterize(statement, cluster)]
 
 
 def migrations() -> list[Migration]:

@@ -48,7 +48,8 @@ def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.group_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
-        datadir=str(Path(settings.home) / "faust" / settings.role),
+        # One folder per role: a detect worker and the store process may share a home.
+        datadir=str(Path(settings.home) / ("faust" if settings.role == "all" else f"faust-{settings.role}")),
         value_serializer="raw",
         key_serializer="raw",
         topic_partitions=settings.topic_partitions,
@@ -80,12 +81,25 @@ def create_app(settings: Settings) -> faust.App:
     services = Services(settings)
     if settings.needs_clickhouse:
         app.task(_opener(app, services))
+    else:
+        app.task(_no_database(services))
     for spec in AGENTS:
         if spec.wanted(settings):
             register: Callable[[faust.App, Services], None] = importlib.import_module(f"streams.agents.{spec.module}").register
             register(app, services)
+    if not app.agents and not app.tables:
+        # Ingest and store read through their own batch consumers; a Faust consumer with
+        # nothing to subscribe to crashes the app, so it is not started.
+        app.boot_strategy.enable_kafka_consumer = False
     app.llmwatch_services = services  # for tests and benchmarks that build the app in-process
     return app
+
+
+def _no_database(services: "Services") -> Callable[[], object]:  # noqa: F821
+    async def ready_without_clickhouse() -> None:
+        services.ready.set()  # a detect worker's outputs all go to Kafka
+
+    return ready_without_clickhouse
 
 
 def _opener(app: faust.App, services: "Services") -> Callable[[], object]:  # noqa: F821

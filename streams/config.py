@@ -31,6 +31,7 @@ class Settings:
     role: str = "all"  # LLMWATCH_ROLE: all | ingest | detect | store (see ROLES)
     kafka_bootstrap: str = "127.0.0.1:9092"  # LLMWATCH_KAFKA
     clickhouse_dsn: str = ""  # LLMWATCH_CLICKHOUSE_DSN; empty = embedded chdb:///$home/clickhouse
+    clickhouse_cluster: str = ""  # LLMWATCH_CLICKHOUSE_CLUSTER: migrations emit ON CLUSTER, Replicated*, Distributed
     schema_registry_url: str = ""  # LLMWATCH_SCHEMA_REGISTRY_URL; empty = schemas/registry.json
     calls_topic: str = "llm.calls"  # LLMWATCH_CALLS_TOPIC
     dead_letter_topic: str = "llm.calls.dlq"  # LLMWATCH_DEAD_LETTER_TOPIC
@@ -52,6 +53,7 @@ class Settings:
     detect_batch_size: int = 256  # LLMWATCH_DETECT_BATCH_SIZE: events per detector batch
     detect_within_s: float = 0.1  # LLMWATCH_DETECT_WITHIN_S: longest wait to fill a detector batch
     results_topic: str = "llm.detections"  # LLMWATCH_RESULTS_TOPIC ("" = do not publish)
+    drift_reports_topic: str = "llm.drift_reports"  # LLMWATCH_DRIFT_REPORTS_TOPIC: detect -> store
     drift_report_interval_s: float = 60.0  # LLMWATCH_DRIFT_REPORT_INTERVAL_S
     drift_reference_size: int = 300  # LLMWATCH_DRIFT_REFERENCE_SIZE
     drift_window_size: int = 100  # LLMWATCH_DRIFT_WINDOW_SIZE
@@ -67,6 +69,7 @@ class Settings:
         "role": "LLMWATCH_ROLE",
         "kafka_bootstrap": "LLMWATCH_KAFKA",
         "clickhouse_dsn": "LLMWATCH_CLICKHOUSE_DSN",
+        "clickhouse_cluster": "LLMWATCH_CLICKHOUSE_CLUSTER",
         "schema_registry_url": "LLMWATCH_SCHEMA_REGISTRY_URL",
         "calls_topic": "LLMWATCH_CALLS_TOPIC",
         "dead_letter_topic": "LLMWATCH_DEAD_LETTER_TOPIC",
@@ -88,6 +91,7 @@ class Settings:
         "detect_batch_size": "LLMWATCH_DETECT_BATCH_SIZE",
         "detect_within_s": "LLMWATCH_DETECT_WITHIN_S",
         "results_topic": "LLMWATCH_RESULTS_TOPIC",
+        "drift_reports_topic": "LLMWATCH_DRIFT_REPORTS_TOPIC",
         "drift_report_interval_s": "LLMWATCH_DRIFT_REPORT_INTERVAL_S",
         "drift_reference_size": "LLMWATCH_DRIFT_REFERENCE_SIZE",
         "drift_window_size": "LLMWATCH_DRIFT_WINDOW_SIZE",
@@ -134,6 +138,25 @@ class Settings:
         if self.role not in ROLES:
             raise ValueError(f"LLMWATCH_ROLE={self.role!r} is not a role; fix: use one of {', '.join(ROLES)}")
         return self.consumer_group if self.role == "all" else f"{self.consumer_group}-{self.role}"
+
+    @property
+    def ingest_group(self) -> str:
+        """The consumer group of the batch ingest path (calls topic -> ``llm_calls``), shared by
+        the ``all``, ``ingest`` and ``store`` roles: two of them split the partitions, never
+        store a call twice."""
+        return f"{self.consumer_group}-ingest"
+
+    @property
+    def calls_groups(self) -> tuple[str, ...]:
+        """The consumer groups that commit the calls topic in this role: caught up = all at the end.
+
+        >>> Settings().calls_groups, Settings(role="detect").calls_groups, Settings(detectors="").calls_groups
+        (('llmwatch-ingest', 'llmwatch'), ('llmwatch-detect',), ('llmwatch-ingest',))
+        """
+        groups = [self.ingest_group] if self.role in ("all", "ingest", "store") else []
+        if self.role in ("all", "detect") and self.detector_names:
+            groups.append(self.group_id)
+        return tuple(groups)
 
     @property
     def needs_clickhouse(self) -> bool:

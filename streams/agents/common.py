@@ -23,12 +23,15 @@ def register_detection_agent(
     build_runner: Callable[[], DetectionRunner],
     after_batch: Callable[[DetectionRunner, DetectionOutput, list[Positioned]], Any] | None = None,
     build_at_start: bool = True,
+    before_batch: Callable[[DetectionRunner, list[Positioned]], Any] | None = None,
 ) -> None:
     """An agent named ``name`` on the calls topic running ``build_runner()``'s detectors.
 
     The runner is built on the detector thread when the worker starts (``build_at_start``; loading
     the model and the attack index takes seconds, which would otherwise delay the first events),
     or on first use when building needs restored state (drift's checkpoints).
+    ``before_batch(runner, batch)`` may return a subset of the batch to run (drift skips events
+    its restored state already holds).
     Verdicts are published to the results topic and stored in ``detections``; the batch is acked
     only when both are done (``noack_take``, acked by hand), so a crash or a SIGTERM replays it
     and the replay guard drops rows that were already stored.
@@ -60,9 +63,11 @@ def register_detection_agent(
         async for events in stream.noack_take(s.detect_batch_size, within=s.detect_within_s):
             await services.ready.wait()
             runner = await get_runner()
-            if "sink" not in state:
+            if "sink" not in state and s.needs_clickhouse:
                 state["sink"] = services.sink("detections", DETECTION_COLUMNS, replay_key=("detector",))
             batch = await services.retry_while_registry_down(services.decode_valid, events)
+            if before_batch is not None:
+                batch = await before_batch(runner, batch)
             out, elapsed = await services.detect(_timed_run, runner, batch)
             services.metrics.events.labels(name).inc(len(events))
             if batch:
@@ -72,7 +77,8 @@ def register_detection_agent(
                 services.metrics.detector_errors.labels(detector_name).inc()
             for _, verdict in out.verdicts:
                 services.metrics.detections.labels(verdict.detector, str(bool(verdict.flagged)).lower()).inc()
-            await services.write(state["sink"], out.rows)
+            if s.needs_clickhouse:  # detect workers: the store process writes what they publish
+                await services.write(state["sink"], out.rows)
             if results is not None and out.results:
                 await send_all(lambda kv: results.send(key=kv[0], value=kv[1]), out.results, what="verdict")
             if after_batch is not None:

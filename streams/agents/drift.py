@@ -1,26 +1,29 @@
 """Drift agent: per (app, model, prompt version) embedding and scalar drift.
 
-Per-event verdicts are stored only when an alarm is raised; a timer writes ``drift_reports``
-every ``LLMWATCH_DRIFT_REPORT_INTERVAL_S`` (not ``on_window_close``, which fires late and without
-the window's data). The detector's state is checkpointed into a Faust table (changelog-backed)
-on the same cadence, and restored from it when the worker starts.
+Per-event verdicts are stored only when an alarm is raised; a timer reports every
+``LLMWATCH_DRIFT_REPORT_INTERVAL_S`` (not ``on_window_close``, which fires late and without
+the window's data): into ``drift_reports``, or onto the drift-reports topic from a detect worker.
+
+State moves with the partitions (see :mod:`streams.pipeline.drift_state`): each batch
+checkpoints the apps it touched into a changelog-backed table keyed by app, and when the
+worker's partitions change the detector is rebuilt from the checkpoints of the apps it now owns.
 """
 from __future__ import annotations
 
 import datetime as dt
 import importlib
-import json
 import logging
-import time
-import zlib
 from typing import Any
 
 import faust
 
 from streams.agents.common import register_detection_agent
-from streams.pipeline.detection import DetectionRunner
-from streams.pipeline.runners import drift_detector, drift_runner
+from streams.kafka.send_retry import send_all
+from streams.pipeline import drift_state
+from streams.pipeline.detection import DetectionRunner, Positioned
 from streams.pipeline.drift_reports import DRIFT_REPORT_COLUMNS, DriftReporter
+from streams.pipeline.runners import drift_detector, drift_runner
+from streams.pipeline.verdicts import drift_report_message
 from streams.worker.services import Services
 
 log = logging.getLogger(__name__)
@@ -31,38 +34,55 @@ def register(app: faust.App, services: Services) -> None:
     checkpoints = app.Table(
         "drift_state",
         partitions=s.topic_partitions,
-        # Checkpoints are written from the batch loop, outside per-event iteration: partition by
-        # key hash instead of by the current event's partition.
+        # Written from the batch loop, keyed by app: the key's hash picks the partition, which is
+        # the partition of the app's calls (drift_state explains why).
         use_partitioner=True,
         schema=faust.Schema(key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw"),
-        # A checkpoint holds a key's embedding windows (float16): allow large changelog records.
+        # A checkpoint holds an app's embedding windows (float16): allow large changelog records.
         extra_topic_configs={"max.message.bytes": str(8 * 1024 * 1024)},
     )
-    reporter = DriftReporter()
-    state: dict[str, Any] = {"last_checkpoint": time.monotonic()}
+    reports_topic = app.topic(s.drift_reports_topic, value_type=bytes, key_type=bytes) if not s.needs_clickhouse else None
+    state: dict[str, Any] = {"ownership": None, "reporter": DriftReporter()}
+
+    def owned_partitions() -> frozenset[int]:
+        return frozenset(tp.partition for tp in app.consumer.assignment() if tp.topic == s.calls_topic)
+
+    def rebuild(partitions: frozenset[int]) -> Any:
+        detector, reporter = drift_detector(s), DriftReporter()
+        ownership, broken = drift_state.rebuild(detector, reporter, list(checkpoints.items()), partitions, s.topic_partitions)
+        for name in broken:
+            log.warning("ignoring the drift checkpoint of %s (another detector version?)", name)
+        state.update(detector=detector, reporter=reporter, ownership=ownership)
+        log.info("drift: partitions %s, %d keys restored", sorted(partitions), len(detector.keys()))
+        return detector
 
     def build() -> DetectionRunner:
-        detector = drift_detector(s)
-        for key, blob in list(checkpoints.items()):
-            if blob:
-                try:
-                    detector.load_state_dict(json.loads(zlib.decompress(blob)))
-                except Exception as exc:  # a checkpoint from another detector version: start fresh
-                    log.warning("ignoring drift checkpoint for %s: %s", key, exc)
-        state["detector"] = detector
-        return drift_runner(s, services.redactor, detector)
+        return drift_runner(s, services.redactor, rebuild(owned_partitions()))
 
-    async def after_batch(runner: DetectionRunner, out: Any, batch: list) -> None:
-        if time.monotonic() - state["last_checkpoint"] < s.drift_report_interval_s:
-            return
-        state["last_checkpoint"] = time.monotonic()
-        detector = state["detector"]
-        blobs = await services.detect(_checkpoint_blobs, detector)
-        for key, blob in blobs.items():
-            checkpoints[key] = blob
+    async def before_batch(runner: DetectionRunner, batch: list[Positioned]) -> list[Positioned]:
+        partitions = owned_partitions()
+        if partitions != state["ownership"].partitions:  # a rebalance: take over what moved here
+            runner.detectors[0] = await services.detect(rebuild, partitions)
+        ownership = state["ownership"]
+        return [p for p in batch if ownership.fresh(p.record["service_name"], p.offset)]
+
+    async def after_batch(runner: DetectionRunner, out: Any, batch: list[Positioned]) -> None:
+        last: dict[str, int] = {}
+        for p in batch:
+            last[p.record["service_name"]] = max(p.offset, last.get(p.record["service_name"], -1))
+        state["ownership"].covered.update(last)
+        await checkpoint(last)
+
+    async def checkpoint(apps: dict[str, int]) -> None:
+        detector, reporter = state["detector"], state["reporter"]
+        blobs = await services.detect(lambda: {a: drift_state.checkpoint_blob(detector, reporter, a, o) for a, o in apps.items()})
+        for name, blob in blobs.items():
+            checkpoints[name] = blob
 
     # Built on the first batch: the checkpoint table is restored only once partitions are assigned.
-    register_detection_agent(app, services, "detect_drift", build, after_batch, build_at_start=False)
+    register_detection_agent(
+        app, services, "detect_drift", build, after_batch, build_at_start=False, before_batch=before_batch
+    )
 
     @app.task
     async def load_drift_code() -> None:
@@ -74,14 +94,16 @@ def register(app: faust.App, services: Services) -> None:
         detector = state.get("detector")
         if detector is None or not services.ready.is_set():
             return
-        if "sink" not in state:
-            state["sink"] = services.sink("drift_reports", DRIFT_REPORT_COLUMNS, replay_key=None)
         now = dt.datetime.now(dt.timezone.utc)
-        rows = await services.detect(reporter.rows, detector, now)
-        await services.write(state["sink"], rows)
+        rows = await services.detect(state["reporter"].rows, detector, now)
+        if reports_topic is not None:
+            await send_all(lambda row: reports_topic.send(key=row[1].encode(), value=drift_report_message(row)), rows, what="drift report")
+        else:
+            if "sink" not in state:
+                state["sink"] = services.sink("drift_reports", DRIFT_REPORT_COLUMNS, replay_key=None)
+            await services.write(state["sink"], rows)
+        # What was reported travels with the state, so the next owner does not report it again.
+        covered = state["ownership"].covered
+        await checkpoint({key[0]: covered.get(key[0], -1) for key in detector.keys()})
         for row in rows:
             services.metrics.drift_reports.labels(str(bool(row[5])).lower()).inc()
-
-
-def _checkpoint_blobs(detector: Any) -> dict[str, bytes]:
-    return {"|".join(key): zlib.compress(json.dumps(detector.state_dict(key)).encode(), 1) for key in detector.keys()}

@@ -39,7 +39,7 @@ def register(app: faust.App, services: Services) -> None:
     @app.timer(15.0, name="consumer_lag")
     async def update_lag() -> None:
         try:
-            lag = await consumer_lag(s.kafka_bootstrap, s.consumer_group, [s.calls_topic])
+            lag = await consumer_lag(s.kafka_bootstrap, s.calls_groups, [s.calls_topic])
         except KafkaError as exc:
             log.debug("lag unavailable: %s", exc)
             return

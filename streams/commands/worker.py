@@ -1,15 +1,28 @@
 """``llmwatch worker``: run the Faust worker with settings from the environment."""
 from __future__ import annotations
 
+import os
 import sys
+from typing import Optional
 
 import typer
+
+from streams.config import ROLES
+
+ROLE_HELP = "; ".join(f"{name}: {what}" for name, what in ROLES.items())
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def worker(loglevel: str = typer.Option("info", help="Faust log level.")) -> None:
-        """Run the stream worker (ingest and detection agents) until stopped."""
+    def worker(
+        loglevel: str = typer.Option("info", help="Faust log level."),
+        role: Optional[str] = typer.Option(
+            None, help="all | ingest | detect | store (default: LLMWATCH_ROLE, else all). " + ROLE_HELP
+        ),
+    ) -> None:
+        """Run the stream worker until stopped: every agent (role all), or one role of a scaled-out deployment."""
+        if role is not None:
+            os.environ["LLMWATCH_ROLE"] = role
         raise typer.Exit(run_worker(loglevel))
 
 

@@ -110,7 +110,7 @@ class WorkerProcess:
         within ``poll_s`` of the worker exiting, TimeoutError with the log tail after ``timeout``."""
         s = self.settings
         caught_up = asyncio.run(
-            wait_caught_up(s.kafka_bootstrap, s.consumer_group, [s.calls_topic], timeout, poll_s, keep_waiting=self.alive)
+            wait_caught_up(s.kafka_bootstrap, s.calls_groups, [s.calls_topic], timeout, poll_s, keep_waiting=self.alive)
         )
         self.check_alive()
         if not caught_up:

@@ -6,11 +6,14 @@ message up to the end of the topic is stored or dead-lettered.
 from __future__ import annotations
 
 import asyncio
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+
+#: One consumer group, or several that all read the same topics (lag: the slowest one's).
+Groups = str | Sequence[str]
 
 
 class LagReader:
@@ -41,19 +44,22 @@ class LagReader:
         finally:
             await self.admin.close()
 
-    async def lag(self, group: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
-        """Messages not yet committed by ``group``, per partition of ``topics``."""
+    async def lag(self, group: Groups, topics: Iterable[str]) -> dict[TopicPartition, int]:
+        """Messages not yet committed by ``group`` (by the slowest of several groups), per
+        partition of ``topics``."""
         partitions = await _partitions(self.admin, topics)
         if not partitions:
             return {}
         ends = await self.consumer.end_offsets(partitions)
-        committed = await self.admin.list_consumer_group_offsets(group, partitions=partitions)
-        return {
-            tp: ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
-            for tp in partitions
-        }
+        lag = {tp: 0 for tp in partitions}
+        for name in (group,) if isinstance(group, str) else group:
+            committed = await self.admin.list_consumer_group_offsets(name, partitions=partitions)
+            for tp in partitions:
+                done = committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0
+                lag[tp] = max(lag[tp], ends[tp] - done)
+        return lag
 
-    async def lag_if_ready(self, group: str, topics: Iterable[str]) -> dict[TopicPartition, int] | None:
+    async def lag_if_ready(self, group: Groups, topics: Iterable[str]) -> dict[TopicPartition, int] | None:
         """:meth:`lag`, or None while the broker answers with a retriable error (on a fresh
         broker the group coordinator is still loading); other errors are raised."""
         try:
@@ -64,7 +70,7 @@ class LagReader:
             return None
 
 
-async def consumer_lag(bootstrap: str, group: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
+async def consumer_lag(bootstrap: str, group: Groups, topics: Iterable[str]) -> dict[TopicPartition, int]:
     """Messages not yet committed by ``group``, per partition of ``topics``."""
     async with LagReader(bootstrap) as reader:
         return await reader.lag(group, topics)
@@ -81,7 +87,7 @@ async def _partitions(admin: AIOKafkaAdminClient, topics: Iterable[str]) -> list
 
 async def wait_caught_up(
     bootstrap: str,
-    group: str,
+    group: Groups,
     topics: Iterable[str],
     timeout_s: float,
     poll_s: float = 0.5,

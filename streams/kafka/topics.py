@@ -9,6 +9,8 @@ def topic_partitions(settings: Settings) -> dict[str, int]:
     topics = {settings.calls_topic: settings.topic_partitions, settings.dead_letter_topic: 1}
     if settings.results_topic:
         topics[settings.results_topic] = settings.topic_partitions
+    if settings.role in ("detect", "store"):  # drift reports cross Kafka only between roles
+        topics[settings.drift_reports_topic] = 1
     return topics
 
 

@@ -49,7 +49,7 @@ DETECTION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("kafka_partition", "UInt32"),
     ("kafka_offset", "UInt64"),
 )
-RESULTS_SCHEMA_ID = 101
+RESULTS_SCHEMA_ID = 102  # detection.v2.avsc: v1 plus where the call was read
 log = logging.getLogger(__name__)
 
 
@@ -126,7 +126,7 @@ class DetectionRunner:
         self.sample_rates = dict(sample_rates or {})
         self.flagged_only = set(flagged_only)
         self.applies = dict(applies or {})  # detector name -> predicate(Event) -> bool
-        self._results_schema = fastavro.parse_schema(load_schema("detection.v1.avsc"))
+        self._results_schema = fastavro.parse_schema(load_schema("detection.v2.avsc"))
 
     def run(self, batch: Sequence[Positioned]) -> DetectionOutput:
         events = [record_to_event(p.record) for p in batch]
@@ -207,6 +207,9 @@ class DetectionRunner:
             "deployment_environment": r["deployment_environment"],
             "request_model": r["request_model"],
             "prompt_version": r["prompt_version"],
+            "kafka_topic": self.topic,
+            "kafka_partition": pos.partition,
+            "kafka_offset": pos.offset,
         }
         buf = io.BytesIO()
         buf.write(struct.pack(">bI", 0, RESULTS_SCHEMA_ID))

@@ -35,6 +35,14 @@ class DriftReporter:
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str, str], dict[str, int]] = {}
 
+    def seen(self, key: tuple[str, str, str]) -> dict[str, int] | None:
+        """The alarm counts the last report of ``key`` covered (None: never reported here)."""
+        return self._seen.get(tuple(key))  # type: ignore[arg-type]
+
+    def remember(self, key: tuple[str, str, str], counts: dict[str, int]) -> None:
+        """Take over what another worker's last report of ``key`` covered."""
+        self._seen[tuple(key)] = dict(counts)  # type: ignore[index]
+
     def rows(self, detector: DriftDetector, now: dt.datetime) -> list[list[Any]]:
         out: list[list[Any]] = []
         for key in detector.keys():

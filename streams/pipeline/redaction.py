@@ -114,6 +114,16 @@ def _has_key_hint(text: str) -> bool:
     return any(h in text for h in _KEY_HINTS) or _BEARER_HINT.search(text) is not None
 
 
+#: Whether a rule could change a text: each is implied by its rule's own guard or pattern, and
+#: none can be created by joining texts with a NUL, so one check of a record's joined texts
+#: rules out a rule for all of them.
+MAY_MATCH: dict[str, Callable[[str], bool]] = {
+    "emails": lambda t: "@" in t,
+    "api_keys": _has_key_hint,
+    "cards": lambda t: _CARD_RUN.search(t) is not None,
+    "phones": lambda t: _DIGIT_RUN.search(t) is not None,
+}
+
 RULES: dict[str, Callable[[str], str]] = {
     "emails": lambda t: _EMAIL.sub("[EMAIL]", t) if "@" in t else t,
     "api_keys": lambda t: _BEARER.sub(r"\1[API_KEY]", _API_KEY.sub("[API_KEY]", t)) if _has_key_hint(t) else t,
@@ -149,6 +159,28 @@ class Redactor:
         for name in self.rules:
             text = RULES[name](text)
         return text
+
+    def redact_many(self, texts: list[str]) -> list[str]:
+        """``[self.redact(t) for t in texts]``, with each rule's guard run once over all of them
+        (a record's dozen short texts cost one check per rule, not a dozen).
+
+        >>> Redactor().redact_many(["hi", "bob@example.com", "card 4111 1111 1111 1111"])
+        ['hi', '[EMAIL]', 'card [CARD]']
+        """
+        if not self.rules:
+            return texts
+        joined = "\x00".join(texts)
+        # every card run is also a digit run: no digit run, no need to look for either
+        skip = set() if _DIGIT_RUN.search(joined) else {"cards", "phones"}
+        rules = [RULES[name] for name in self.rules if name not in skip and MAY_MATCH[name](joined)]
+        if not rules:
+            return texts
+        out = []
+        for text in texts:
+            for rule in rules:
+                text = rule(text)
+            out.append(text)
+        return out
 
     def redact_optional(self, text: str | None) -> str | None:
         return None if text is None else self.redact(text)

@@ -12,8 +12,14 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from schemas import migrations
+from schemas.cluster import clusterize
 
 MIGRATIONS_TABLE = "llmwatch_migrations"
+MIGRATIONS_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
+    "(version UInt32, name String, applied_at DateTime DEFAULT now()) "
+    "ENGINE = ReplacingMergeTree ORDER BY version"
+)
 
 
 class ClickHouseUnavailable(RuntimeError):
@@ -37,24 +43,23 @@ def connect(dsn: str, **options: Any) -> Client:
         raise ClickHouseUnavailable(f"cannot open ClickHouse at {dsn}: {exc}; fix: {hint}") from exc
 
 
-def migrate(client: Client, **params: Any) -> list[str]:
+def migrate(client: Client, cluster: str = "", **params: Any) -> list[str]:
     """Apply the migrations not applied yet, in order; returns their names.
 
-    ``params`` fill ``{placeholders}`` in the DDL (for example ``raw_ttl_days``).
+    ``params`` fill ``{placeholders}`` in the DDL (for example ``raw_ttl_days``). With ``cluster``
+    (``LLMWATCH_CLICKHOUSE_CLUSTER``) every statement, the ledger table's too, is run in its
+    cluster form (:func:`schemas.cluster.clusterize`); ``""`` runs the files' own DDL.
     """
     params.setdefault("raw_ttl_days", 90)
     params.setdefault("rollup_ttl_days", 400)
-    client.command(
-        f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
-        "(version UInt32, name String, applied_at DateTime DEFAULT now()) "
-        "ENGINE = ReplacingMergeTree ORDER BY version"
-    )
+    for statement in clusterize(MIGRATIONS_DDL, cluster):
+        client.command(statement)
     done = {row[0] for row in client.query(f"SELECT version FROM {MIGRATIONS_TABLE}").result_rows}
     applied = []
     for migration in migrations():
         if migration.version in done:
             continue
-        for statement in migration.statements(**params):
+        for statement in migration.statements(cluster=cluster, **params):
             client.command(statement)
         client.insert(MIGRATIONS_TABLE, [[migration.version, migration.name]], column_names=["version", "name"])
         applied.append(f"{migration.version:04d}_{migration.name}")

@@ -65,7 +65,20 @@ def llm_call_row(
 ) -> list[Any]:
     """One ``llm_calls`` row, in :data:`LLM_CALL_COLUMNS` order, with free text redacted."""
     messages = record["input_messages"]
-    redact = redactor.redact
+    contexts = record["retrieved_context"]
+    attributes = record["attributes"]
+    # One redact_many call per record: its guards run once over all the record's texts.
+    texts = redactor.redact_many([
+        *(m["content"] for m in messages),
+        *contexts,
+        *attributes.values(),
+        record["system_instructions"] or "",
+        record["output_text"] or "",
+        record["retrieval_query"] or "",
+    ])
+    n_msg, n_ctx = len(messages), len(contexts)
+    n_attr = n_msg + n_ctx + len(attributes)
+    system, output, query = texts[n_attr:]
     ts = record["timestamp_ms"]
     return [
         record["event_id"],
@@ -80,12 +93,12 @@ def llm_call_row(
         record["prompt_version"],
         record["prompt_template_hash"],
         [m["role"] for m in messages],
-        [redact(m["content"]) for m in messages],
-        redact(record["system_instructions"] or ""),
-        redact(record["output_text"] or ""),
+        texts[:n_msg],
+        system,
+        output,
         record["finish_reason"] or "",
-        [redact(p) for p in record["retrieved_context"]],
-        redact(record["retrieval_query"] or ""),
+        texts[n_msg : n_msg + n_ctx],
+        query,
         record["input_tokens"],
         record["output_tokens"],
         record["cached_input_tokens"],
@@ -98,7 +111,7 @@ def llm_call_row(
         record["conversation_id"] or "",
         record["trace_id"] or "",
         record["span_id"] or "",
-        {k: redact(v) for k, v in record["attributes"].items()},
+        dict(zip(attributes, texts[n_msg + n_ctx : n_attr])),
         schema_id,
         topic,
         partition,

@@ -52,9 +52,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     try:
         settings = Settings.from_env(env)
         settings.detector_names
+        settings.group_id  # checks the role
         settings.canary_tokens()
     except ValueError as exc:
         raise StartupError(str(exc)) from exc
+    if settings.role in ("detect", "store") and not settings.results_topic:
+        raise StartupError(
+            f"LLMWATCH_ROLE={settings.role} passes verdicts through the results topic, but LLMWATCH_RESULTS_TOPIC is empty",
+            "set LLMWATCH_RESULTS_TOPIC (default llm.detections)",
+        )
     if settings.alert_rules:
         from streams.alerting.rules import AlertRules
 
@@ -132,7 +138,9 @@ def check_detectors(settings: Settings) -> None:
 def preflight(env: Mapping[str, str] | None = None) -> Settings:
     """Every check, cheapest first; the settings to run with."""
     settings = load_settings(env)
-    check_clickhouse(settings)
-    check_detectors(settings)
+    if settings.needs_clickhouse:
+        check_clickhouse(settings)
+    if settings.role in ("all", "detect"):
+        check_detectors(settings)
     check_kafka(settings)
     return settings

@@ -81,7 +81,8 @@ class Services:
         def _open() -> Any:
             client = connect(self.settings.dsn)
             applied = migrate(
-                client, raw_ttl_days=self.settings.raw_ttl_days, rollup_ttl_days=self.settings.rollup_ttl_days
+                client, raw_ttl_days=self.settings.raw_ttl_days, rollup_ttl_days=self.settings.rollup_ttl_days,
+                cluster=self.settings.clickhouse_cluster,
             )
             if applied:
                 log.info("applied ClickHouse migrations: %s", ", ".join(applied))

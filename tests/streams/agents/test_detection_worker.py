@@ -157,7 +157,7 @@ def test_sigkill_mid_detection_loses_no_detection_and_counts_none_twice(settings
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
-            lag = sum(asyncio.run(consumer_lag(settings.kafka_bootstrap, settings.consumer_group, [settings.calls_topic])).values())
+            lag = sum(asyncio.run(consumer_lag(settings.kafka_bootstrap, settings.calls_groups, [settings.calls_topic])).values())
         except KafkaError:
             lag = None
         if lag is not None and 0 < lag < len(messages):

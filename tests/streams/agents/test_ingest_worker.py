@@ -87,7 +87,7 @@ def metric(settings, sample: str) -> float:
 def committed_lag(settings) -> int | None:
     """Messages not committed yet, or None while the group coordinator is still loading."""
     try:
-        lag = asyncio.run(consumer_lag(settings.kafka_bootstrap, settings.consumer_group, [settings.calls_topic]))
+        lag = asyncio.run(consumer_lag(settings.kafka_bootstrap, settings.calls_groups, [settings.calls_topic]))
     except KafkaError:
         return None
     return sum(lag.values()) if lag else None

@@ -1,0 +1,88 @@
+"""The store role's second half: verdicts and drift reports from Kafka -> ClickHouse.
+
+Detect workers publish what they find; this writes it, exactly once: verdict rows keep the
+position of the call they judge, so the replay guard (keyed by that position and the detector)
+drops a verdict a detect worker republished after a crash. Drift reports carry a deterministic
+``report_id`` in a ReplacingMergeTree. Offsets are committed after the insert, as in ingest.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Sequence
+
+import faust
+
+from streams.kafka.batch_consumer import BatchConsumer
+from streams.pipeline.dead_letter import deliver
+from streams.pipeline.detection import DETECTION_COLUMNS
+from streams.pipeline.drift_reports import DRIFT_REPORT_COLUMNS
+from streams.pipeline.ingest import RawMessage, raw_message
+from streams.pipeline.verdicts import StoredBatch, VerdictDecoder, drift_report_rows
+from streams.worker.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def register(app: faust.App, services: Services) -> None:
+    s = services.settings
+    dead_letters = app.topic(s.dead_letter_topic, value_type=bytes, key_type=bytes, partitions=1)
+    send_dead = lambda d: dead_letters.send(key=d.key, value=d.value, headers=d.headers())  # noqa: E731
+    decoder = VerdictDecoder(topic=s.results_topic)
+    flows = (
+        (s.results_topic, "detections", DETECTION_COLUMNS, ("detector",), decoder.rows),
+        (s.drift_reports_topic, "drift_reports", DRIFT_REPORT_COLUMNS, None, lambda m: drift_report_rows(m, s.drift_reports_topic)),
+    )
+
+    class StoreResults(faust.Service):
+        """One batch consumer per topic the detect workers publish to, in the store group."""
+
+        consumers: list[BatchConsumer]
+
+        async def on_start(self) -> None:
+            self.consumers = [BatchConsumer(s.kafka_bootstrap, topic, s.group_id, s.batch_size) for topic, *_ in flows]
+            for consumer in self.consumers:
+                await consumer.start()
+
+        async def on_stop(self) -> None:
+            for consumer in self.consumers:
+                await consumer.stop()
+
+        @faust.Service.task
+        async def _verdicts(self) -> None:
+            await store_loop(self.consumers[0], services, send_dead, *flows[0][1:])
+
+        @faust.Service.task
+        async def _drift_reports(self) -> None:
+            await store_loop(self.consumers[1], services, send_dead, *flows[1][1:])
+
+    app.service(StoreResults)
+
+
+async def store_loop(
+    consumer: BatchConsumer,
+    services: Services,
+    send_dead: Any,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    replay_key: Sequence[str] | None,
+    decode: Callable[[Sequence[RawMessage]], StoredBatch],
+) -> None:
+    """Take a batch, decode it (decode thread), insert, dead-letter the rejects, commit."""
+    await services.ready.wait()
+    sink = services.sink(table, columns, replay_key=replay_key)
+    while True:
+        records = await consumer.take(services.settings.batch_within_s)
+        if not records:
+            continue
+        try:
+            messages = [raw_message(r) for r in records]
+            batch = await services.retry_while_registry_down(decode, messages)
+            await services.write(sink, batch.rows)
+            await deliver(send_dead, batch.dead_letters)
+        except BaseException:
+            await consumer.abandon()
+            raise
+        await consumer.commit(records)
+        services.metrics.events.labels(f"store_{table}").inc(len(records))
+        for d in batch.dead_letters:
+            services.metrics.dead_letters.labels(d.reason).inc()
