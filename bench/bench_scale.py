@@ -36,6 +36,7 @@ from streams.kafka.lag import LagReader  # noqa: E402
 from streams.kafka.topics import ensure_topics  # noqa: E402
 
 console = Console()
+SETTLE_S = 8.0  # a rebalance of a just-joined group settles in a few seconds
 
 
 async def _commit_interval(settings: Settings, groups: tuple[str, ...], topics: list[str], n: int, pids: list[int],
@@ -65,10 +66,16 @@ def run_detect(base: Settings, k: int, events: int, home: Path) -> dict[str, flo
                             results_topic=f"scale{k}.detections", drift_reports_topic=f"scale{k}.drift",
                             dead_letter_topic=f"scale{k}.dlq")
     ensure_topics(dataclasses.replace(s, role="store"))
-    asyncio.run(fill_topic(s.kafka_bootstrap, s.calls_topic, events))
     detect = dataclasses.replace(s, role="detect")
-    workers = [WorkerProcess(dataclasses.replace(detect, home=str(home / f"k{k}" / f"d{i}"))).start() for i in range(k)]
+    workers = [WorkerProcess(dataclasses.replace(detect, home=str(home / f"k{k}" / f"d{i}"), web_port=free_port())).start()
+               for i in range(k)]
     try:
+        # Every worker loaded and in the group before the events arrive: a join mid-run would
+        # pause the group for a rebalance and measure that instead.
+        for w in workers:
+            w.wait_ready(timeout=300)
+        time.sleep(SETTLE_S)
+        asyncio.run(fill_topic(s.kafka_bootstrap, s.calls_topic, events))
         rate, cpu = asyncio.run(_commit_interval(detect, detect.calls_groups, [s.calls_topic], events,
                                                  [w.proc.pid for w in workers], 1800))
     finally:

@@ -17,6 +17,8 @@ BENCHES = {
     "ingest": ["bench_ingest.py"],
     "pipeline": ["bench_pipeline.py"],
     "scale": ["bench_scale.py"],
+    "repartition": ["bench_repartition.py"],
+    "otlp": ["bench_otlp.py"],
     "dashboards": ["bench_dashboards.py"],
     "regex": ["bench_regex.py"],
 }

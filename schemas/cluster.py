@@ -16,6 +16,11 @@ Sharding keys (:data:`SHARDING_KEYS`) hash columns of the table's sorting key, s
 (which collapses per shard) stays exact. Raw rows hash ``event_id``: a replayed or re-sent event
 goes to its original's shard, and an event's verdicts (``detections``) live with its call.
 
+Not DDL, so not done here: exactly-once needs the writer to insert with
+``distributed_foreground_insert = 1`` (else a Distributed insert returns once queued on the node it
+reached, before the shards hold the rows the replay guard looks for); ``ALTER TABLE ... DELETE``
+must name the local tables (``clusterize`` gives the statement: rollup repair needs it).
+
 >>> ddl = clusterize("CREATE TABLE IF NOT EXISTS t (id String, v UInt64) "
 ...                  "ENGINE = ReplacingMergeTree(v) ORDER BY id", "prod")
 >>> print(ddl[0])
@@ -163,8 +168,8 @@ def sharding_key(table: str, order_by: list[str]) -> str:
     """The table's sharding key: its :data:`SHARDING_KEYS` entry, else ``cityHash64(event_id)`` when
     ``event_id`` is in the sorting key, else a hash of the whole sorting key.
 
-    Raises if a listed key reads a column outside the sorting key (rows that collapse could then
-    sit on two shards, and ``FINAL`` would keep both).
+    Raises if a listed key reads no column (``rand()``) or one outside the sorting key: rows that
+    collapse could then sit on two shards, and ``FINAL`` would keep both.
 
     >>> sharding_key("llm_calls", ["service_name", "timestamp", "event_id"])
     'cityHash64(event_id)'
@@ -177,9 +182,9 @@ def sharding_key(table: str, order_by: list[str]) -> str:
     if key is None:
         return "cityHash64(event_id)" if "event_id" in order_by else f"cityHash64({', '.join(order_by)})"
     columns = set(_NAME.findall(re.sub(r"\w+\(", "(", key)))
-    if not columns <= set(order_by):
-        raise ValueError(f"{table}: sharding key {key} reads {sorted(columns - set(order_by))}, "
-                         f"outside its sorting key {order_by}")
+    if not columns or not columns <= set(order_by):
+        raise ValueError(f"{table}: sharding key {key} must read columns of its sorting key {order_by} "
+                         f"only (and at least one); it reads {sorted(columns)}: outside its sorting key")
     return key
 
 

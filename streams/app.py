@@ -29,6 +29,7 @@ class AgentSpec:
 _ALL, _INGEST, _DETECT, _STORE = "all", "ingest", "detect", "store"
 AGENTS: tuple[AgentSpec, ...] = (
     AgentSpec("ingest", frozenset({_ALL, _INGEST, _STORE})),
+    AgentSpec("otlp", frozenset({_ALL, _INGEST, _STORE})),  # returns at once unless LLMWATCH_OTLP_TOPICS is set
     AgentSpec("injection", frozenset({_ALL, _DETECT}), detector="injection"),
     AgentSpec("grounding", frozenset({_ALL, _DETECT}), detector="grounding"),
     AgentSpec("drift", frozenset({_ALL, _DETECT}), detector="drift"),
@@ -71,6 +72,9 @@ def create_app(settings: Settings) -> faust.App:
         stream_buffer_maxsize=max(4096, settings.batch_size * 2),
         # Measured on 2 cores: bigger polls cut Faust's per-fetch overhead (~1.4x ingest rate).
         broker_max_poll_records=5000,
+        # Faust's 1 MiB fetch held a bare Faust consumer to ~1.8k events/s on 2 cores; 8 MiB
+        # gave ~6k (bench/bench_repartition.py, 2026-12-02).
+        consumer_max_fetch_size=8 * 1024 * 1024,
         # Don't drain buffers on shutdown: unprocessed events are simply not acked, so not committed.
         stream_wait_empty=False,
         web_enabled=settings.web_port > 0,

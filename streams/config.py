@@ -35,6 +35,7 @@ class Settings:
     schema_registry_url: str = ""  # LLMWATCH_SCHEMA_REGISTRY_URL; empty = schemas/registry.json
     calls_topic: str = "llm.calls"  # LLMWATCH_CALLS_TOPIC
     dead_letter_topic: str = "llm.calls.dlq"  # LLMWATCH_DEAD_LETTER_TOPIC
+    otlp_topics: str = ""  # LLMWATCH_OTLP_TOPICS: Collector kafkaexporter topics, comma-separated, e.g. "otlp_spans" ("" = off)
     topic_partitions: int = 4  # LLMWATCH_TOPIC_PARTITIONS
     max_message_bytes: int = 256 * 1024  # LLMWATCH_MAX_MESSAGE_BYTES
     batch_size: int = 2000  # LLMWATCH_BATCH_SIZE: events per ClickHouse insert
@@ -73,6 +74,7 @@ class Settings:
         "schema_registry_url": "LLMWATCH_SCHEMA_REGISTRY_URL",
         "calls_topic": "LLMWATCH_CALLS_TOPIC",
         "dead_letter_topic": "LLMWATCH_DEAD_LETTER_TOPIC",
+        "otlp_topics": "LLMWATCH_OTLP_TOPICS",
         "topic_partitions": "LLMWATCH_TOPIC_PARTITIONS",
         "max_message_bytes": "LLMWATCH_MAX_MESSAGE_BYTES",
         "batch_size": "LLMWATCH_BATCH_SIZE",

@@ -32,13 +32,13 @@ log = logging.getLogger(__name__)
 def register(app: faust.App, services: Services) -> None:
     s = services.settings
     checkpoints = app.Table(
-        "drift_state",
+        "drift_checkpoints",  # per app (drift_state held per-key binary records before)
         partitions=s.topic_partitions,
         # Written from the batch loop, keyed by app: the key's hash picks the partition, which is
         # the partition of the app's calls (drift_state explains why).
         use_partitioner=True,
-        schema=faust.Schema(key_type=str, value_type=bytes, key_serializer="raw", value_serializer="raw"),
-        # A checkpoint holds an app's embedding windows (float16): allow large changelog records.
+        schema=faust.Schema(key_type=str, value_type=str, key_serializer="raw", value_serializer="raw"),
+        # A checkpoint holds an app's embedding windows (float16, base64): allow large records.
         extra_topic_configs={"max.message.bytes": str(8 * 1024 * 1024)},
     )
     reports_topic = app.topic(s.drift_reports_topic, value_type=bytes, key_type=bytes) if not s.needs_clickhouse else None

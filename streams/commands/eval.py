@@ -1,8 +1,10 @@
-"""``llmwatch eval {injection|grounding|drift} FILE.jsonl [--json]``: a detector on a labelled file.
+"""``llmwatch eval {injection|grounding|refusal|drift} FILE.jsonl [--json]``: a detector on a labelled file.
 
 The evaluation itself is :mod:`detectors.evaluation` (pure); this module picks the detector,
 draws the progress bar (stderr) and the tables (stdout), and with ``--json`` ends stdout with
 one JSON line. A bad file exits with code 2 and a message naming the line and the fix.
+``refusal`` scores each row's ``response`` (label 1: the response refuses, fully or partly)
+with the refusal classifier of the quality detector, and needs a response on every row.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ METRIC_COLUMNS = ("precision", "recall", "f1", "auroc", "accuracy", "balanced_ac
 class Task(str, Enum):
     injection = "injection"
     grounding = "grounding"
+    refusal = "refusal"
     drift = "drift"
 
 
@@ -35,6 +38,10 @@ def make_detector(task: str) -> Any:
         from detectors.grounding import GroundingDetector
 
         return GroundingDetector()
+    if task == "refusal":
+        from detectors.quality import RefusalDetector
+
+        return RefusalDetector()
     from detectors.drift import DriftDetector
 
     return DriftDetector()
@@ -52,6 +59,8 @@ def eval_command(
     out, err = Console(), Console(stderr=True)
     try:
         rows = load_jsonl(file, file_kind(task.value))
+        if task is Task.refusal:
+            _require_responses(file, rows)
     except EvalFileError as exc:
         err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
@@ -77,6 +86,18 @@ def eval_command(
         )
         payload = json_safe({k: result[k] for k in keys})
         print(json.dumps(payload, sort_keys=True), flush=True)
+
+
+def _require_responses(file: Path, rows: list[dict[str, Any]]) -> None:
+    """Refusal rows are judged by their response: a row without one is a mistake in the file."""
+    from detectors.evaluation import EvalFileError
+
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row.get("response"), str):
+            raise EvalFileError(
+                f"{file}: row {number} (id {row.get('id', '?')!r}) has no 'response'; fix: refusal rows need the "
+                "model's response as a string (label 1 when it refuses, see ../shared/eval/README.md)"
+            )
 
 
 def _fmt(value: Any) -> str:

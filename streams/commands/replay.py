@@ -116,7 +116,8 @@ def open_clickhouse(dsn: str, settings: Any, err: Any, apply_migrations: bool = 
         with engine_stderr_captured() as engine:
             client = connect(dsn)
         if apply_migrations:
-            migrate(client, raw_ttl_days=settings.raw_ttl_days, rollup_ttl_days=settings.rollup_ttl_days)
+            migrate(client, raw_ttl_days=settings.raw_ttl_days, rollup_ttl_days=settings.rollup_ttl_days,
+                    cluster=settings.clickhouse_cluster)
     except ClickHouseUnavailable as exc:
         err.print(open_error(dsn, exc, "".join(engine)), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1) from None

@@ -18,7 +18,6 @@ True
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -48,7 +47,7 @@ class DriftOwnership:
         return offset > self.covered.get(app, -1)
 
 
-def checkpoint_blob(detector: Any, reporter: DriftReporter, app: str, offset: int) -> bytes:
+def checkpoint_blob(detector: Any, reporter: DriftReporter, app: str, offset: int) -> str:
     """One app's keys, what was last reported for them, and the offset they include."""
     keys = [k for k in detector.keys() if k[0] == app]
     body = {
@@ -57,12 +56,14 @@ def checkpoint_blob(detector: Any, reporter: DriftReporter, app: str, offset: in
         "keys": [detector.state_dict(k) for k in keys],
         "reported": [[list(k), reporter.seen(k)] for k in keys if reporter.seen(k) is not None],
     }
-    return zlib.compress(json.dumps(body).encode(), 1)
+    # Text, not compressed bytes: Faust's changelog recovery decodes record values as UTF-8
+    # (binary values failed there and stalled recovery); the embeddings are base64 already.
+    return json.dumps(body, separators=(",", ":"))
 
 
-def restore(detector: Any, reporter: DriftReporter, blob: bytes) -> int:
+def restore(detector: Any, reporter: DriftReporter, blob: str | bytes) -> int:
     """Load one checkpoint into ``detector`` and ``reporter``; the offset it includes."""
-    body = json.loads(zlib.decompress(blob))
+    body = json.loads(blob)
     if body.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"drift checkpoint format {body.get('format')!r}, expected {CHECKPOINT_FORMAT}")
     for state in body["keys"]:
@@ -73,7 +74,7 @@ def restore(detector: Any, reporter: DriftReporter, blob: bytes) -> int:
 
 
 def rebuild(
-    detector: Any, reporter: DriftReporter, checkpoints: Iterable[tuple[str, bytes]], partitions: frozenset[int], total: int
+    detector: Any, reporter: DriftReporter, checkpoints: Iterable[tuple[str, str]], partitions: frozenset[int], total: int
 ) -> tuple[DriftOwnership, list[str]]:
     """Restore the checkpoints of the apps in ``partitions`` into an empty detector and reporter;
     the ownership, and the apps whose checkpoints could not be read (they start fresh)."""

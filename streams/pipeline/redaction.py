@@ -104,19 +104,22 @@ def _splice(text: str, matches: list[re.Match[str]], label: str) -> str:
 # Cheap guards: most texts hold no candidate at all, and one search is far cheaper than a sub
 # with a complex pattern (the ingest hot path redacts every message).
 _DIGIT_RUN = re.compile(r"\d[\d ().+-]{7,}\d")
-_KEY_HINTS = ("sk-", "AKIA", *(f"gh{c}_" for c in "pousr"), *(f"xox{c}-" for c in "baprs"), "AIza")
-_BEARER_HINT = re.compile("bearer", re.IGNORECASE)
+_KEY_HINTS = ("sk-", "AKIA", "AIza")
+_FAMILY_HINTS = {"gh": tuple(f"gh{c}_" for c in "pousr"), "xox": tuple(f"xox{c}-" for c in "baprs")}
 
 
 def _has_key_hint(text: str) -> bool:
-    # substring checks run at memory speed; one alternation with a case-insensitive branch took
-    # 10 ms on 256 KB
-    return any(h in text for h in _KEY_HINTS) or _BEARER_HINT.search(text) is not None
+    # Substring checks run at memory speed; a family's members are looked for only when its
+    # prefix is there (5 scans instead of 13), and "bearer" in any case is found in the
+    # lowered copy: 2 us on 2 KB where a case-insensitive regex took 18 us (and one
+    # alternation of everything 10 ms on 256 KB).
+    return (
+        any(h in text for h in _KEY_HINTS)
+        or any(prefix in text and any(h in text for h in members) for prefix, members in _FAMILY_HINTS.items())
+        or "bearer" in text.lower()
+    )
 
 
-#: Whether a rule could change a text: each is implied by its rule's own guard or pattern, and
-#: none can be created by joining texts with a NUL, so one check of a record's joined texts
-#: rules out a rule for all of them.
 MAY_MATCH: dict[str, Callable[[str], bool]] = {
     "emails": lambda t: "@" in t,
     "api_keys": _has_key_hint,

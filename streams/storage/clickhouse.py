@@ -54,6 +54,8 @@ def migrate(client: Client, cluster: str = "", **params: Any) -> list[str]:
     params.setdefault("rollup_ttl_days", 400)
     for statement in clusterize(MIGRATIONS_DDL, cluster):
         client.command(statement)
+    if cluster:
+        _check_clustered(client)
     done = {row[0] for row in client.query(f"SELECT version FROM {MIGRATIONS_TABLE}").result_rows}
     applied = []
     for migration in migrations():
@@ -64,3 +66,17 @@ def migrate(client: Client, cluster: str = "", **params: Any) -> list[str]:
         client.insert(MIGRATIONS_TABLE, [[migration.version, migration.name]], column_names=["version", "name"])
         applied.append(f"{migration.version:04d}_{migration.name}")
     return applied
+
+
+def _check_clustered(client: Client) -> None:
+    """Refuse a cluster migration of a database migrated without one: its ledger would mark every
+    migration applied, and the single-node tables would silently stay as they are."""
+    rows = client.query(
+        "SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = {t:String}",
+        parameters={"t": MIGRATIONS_TABLE},
+    ).result_rows
+    if rows and rows[0][0] != "Distributed":
+        raise RuntimeError(
+            f"{MIGRATIONS_TABLE} is a {rows[0][0]} table: this database was migrated without "
+            "LLMWATCH_CLICKHOUSE_CLUSTER; use a new database for the cluster and copy the data over"
+        )

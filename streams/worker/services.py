@@ -79,7 +79,10 @@ class Services:
 
     async def open_clickhouse(self) -> None:
         def _open() -> Any:
-            client = connect(self.settings.dsn)
+            # On a cluster an insert must return only once the shards hold its rows: the offsets
+            # are committed after it, and the replay guard looks for those rows.
+            cluster = {"settings": {"distributed_foreground_insert": 1}} if self.settings.clickhouse_cluster else {}
+            client = connect(self.settings.dsn, **cluster)
             applied = migrate(
                 client, raw_ttl_days=self.settings.raw_ttl_days, rollup_ttl_days=self.settings.rollup_ttl_days,
                 cluster=self.settings.clickhouse_cluster,

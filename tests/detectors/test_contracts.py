@@ -33,7 +33,7 @@ from detectors.base import REGISTRY, Detector, Event, Verdict
 for _mod in pkgutil.walk_packages(detectors.__path__, "detectors."):
     importlib.import_module(_mod.name)
 
-EXPECTED = {"injection", "canary", "grounding", "drift", "grounding_length_baseline"}
+EXPECTED = {"injection", "canary", "grounding", "drift", "grounding_length_baseline", "quality", "refusal"}
 CANARY = "cnry-7f3a9c2e"
 
 # Constructor arguments per registry name; several entries = several configurations checked.
@@ -44,6 +44,8 @@ CONFIGS: dict[str, list[dict[str, Any]]] = {
     "grounding": [{}],
     "grounding_length_baseline": [{}],
     "drift": [{"reference_size": 16, "window_size": 8, "check_every": 4, "consecutive": 2, "n_permutations": 500}],
+    "quality": [{}, {"checks": ("refusal", "truncation", "format"), "refusal_similarity": False}],
+    "refusal": [{}, {"use_similarity": False}],
 }
 
 _NOT_AN_EMBEDDER = object()
@@ -72,6 +74,23 @@ INVALID: dict[str, list[tuple[dict[str, Any], str]]] = {
         ({"judge": 42}, "42"),
         ({"max_claims": 0}, "0"),
         ({"embedder": _NOT_AN_EMBEDDER}, repr(_NOT_AN_EMBEDDER)),
+    ],
+    "quality": [
+        ({"threshold": 2}, "2"),
+        ({"checks": ("refusal", "toxicity")}, "'toxicity'"),
+        ({"checks": "refusal"}, "'refusal'"),
+        ({"checks": ()}, "()"),
+        ({"refusal_similarity": "yes"}, "'yes'"),
+        ({"head_chars": 0}, "0"),
+        ({"embedder": _NOT_AN_EMBEDDER}, repr(_NOT_AN_EMBEDDER)),
+        ({"model_path": "/nonexistent/refusal.json"}, "/nonexistent/refusal.json"),
+    ],
+    "refusal": [
+        ({"threshold": -0.5}, "-0.5"),
+        ({"use_similarity": 1}, "1"),
+        ({"head_chars": 2.5}, "2.5"),
+        ({"embedder": _NOT_AN_EMBEDDER}, repr(_NOT_AN_EMBEDDER)),
+        ({"exemplars_path": "/nonexistent/exemplars.jsonl"}, "/nonexistent/exemplars.jsonl"),
     ],
     "grounding_length_baseline": [
         ({"threshold": 2}, "2"),

@@ -27,7 +27,7 @@ from streams.pipeline.runners import drift_runner
 from tests.streams.agents.test_detection_worker import traffic
 from tests.streams.worker_harness import WorkerProcess, produce, query, unique_settings
 
-N_EVENTS = 1400
+N_EVENTS = 1000
 DETECT_WORKERS = 3
 
 
