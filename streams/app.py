@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import faust
 
 from streams.config import Settings
+
+if TYPE_CHECKING:  # imported for real inside create_app: the worker's heavy imports wait for it
+    from streams.worker.services import Services
 
 
 @dataclass(frozen=True)
@@ -99,14 +102,14 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
-def _no_database(services: "Services") -> Callable[[], object]:  # noqa: F821
+def _no_database(services: Services) -> Callable[[], object]:
     async def ready_without_clickhouse() -> None:
         services.ready.set()  # a detect worker's outputs all go to Kafka
 
     return ready_without_clickhouse
 
 
-def _opener(app: faust.App, services: "Services") -> Callable[[], object]:  # noqa: F821
+def _opener(app: faust.App, services: Services) -> Callable[[], object]:
     async def open_clickhouse() -> None:
         try:
             await services.open_clickhouse()

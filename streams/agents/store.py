@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 
 import faust
 
+from streams.agents.batching import register_consumers
 from streams.kafka.batch_consumer import BatchConsumer
 from streams.pipeline.dead_letter import deliver
 from streams.pipeline.detection import DETECTION_COLUMNS
@@ -28,34 +29,15 @@ def register(app: faust.App, services: Services) -> None:
     dead_letters = app.topic(s.dead_letter_topic, value_type=bytes, key_type=bytes, partitions=1)
     send_dead = lambda d: dead_letters.send(key=d.key, value=d.value, headers=d.headers())  # noqa: E731
     decoder = VerdictDecoder(topic=s.results_topic)
-    flows = (
-        (s.results_topic, "detections", DETECTION_COLUMNS, ("detector",), decoder.rows),
-        (s.drift_reports_topic, "drift_reports", DRIFT_REPORT_COLUMNS, None, lambda m: drift_report_rows(m, s.drift_reports_topic)),
+    flows = {  # topic -> table, columns, replay key, decoder
+        s.results_topic: ("detections", DETECTION_COLUMNS, ("detector",), decoder.rows),
+        s.drift_reports_topic: ("drift_reports", DRIFT_REPORT_COLUMNS, None, lambda m: drift_report_rows(m, s.drift_reports_topic)),
+    }
+    register_consumers(
+        app, services,
+        lambda: [BatchConsumer(s.kafka_bootstrap, topic, s.group_id, s.batch_size) for topic in flows],
+        lambda consumer: store_loop(consumer, services, send_dead, *flows[consumer.topic]),
     )
-
-    class StoreResults(faust.Service):
-        """One batch consumer per topic the detect workers publish to, in the store group."""
-
-        consumers: list[BatchConsumer]
-
-        async def on_start(self) -> None:
-            self.consumers = [BatchConsumer(s.kafka_bootstrap, topic, s.group_id, s.batch_size) for topic, *_ in flows]
-            for consumer in self.consumers:
-                await consumer.start()
-
-        async def on_stop(self) -> None:
-            for consumer in self.consumers:
-                await consumer.stop()
-
-        @faust.Service.task
-        async def _verdicts(self) -> None:
-            await store_loop(self.consumers[0], services, send_dead, *flows[0][1:])
-
-        @faust.Service.task
-        async def _drift_reports(self) -> None:
-            await store_loop(self.consumers[1], services, send_dead, *flows[1][1:])
-
-    app.service(StoreResults)
 
 
 async def store_loop(
@@ -68,7 +50,6 @@ async def store_loop(
     decode: Callable[[Sequence[RawMessage]], StoredBatch],
 ) -> None:
     """Take a batch, decode it (decode thread), insert, dead-letter the rejects, commit."""
-    await services.ready.wait()
     sink = services.sink(table, columns, replay_key=replay_key)
     while True:
         records = await consumer.take(services.settings.batch_within_s)

@@ -117,7 +117,7 @@ def _schema_attrs(schema=ORDER_SCHEMA) -> dict[str, str]:
 
 @pytest.mark.parametrize("instance", GOOD_ORDERS + BAD_ORDERS)
 def test_the_schema_subset_agrees_with_jsonschema(instance) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+    import jsonschema  # the test extra's
     expected = jsonschema.Draft202012Validator(ORDER_SCHEMA).is_valid(instance)
     r = check_format(json.dumps(instance), _schema_attrs())
     assert (r.label == "valid") == expected, r.explanation
@@ -320,7 +320,7 @@ def test_partial_refusal() -> None:
 @pytest.fixture(scope="module")
 def prepared():
     if not REFUSAL_DEV.is_file():
-        pytest.skip(f"{REFUSAL_DEV} not found; set LLMWATCH_EVAL_DIR")
+        pytest.fail(f"{REFUSAL_DEV} not found; set LLMWATCH_EVAL_DIR to the folder of the dev sets")
     from detectors.embeddings import default_embedder
 
     return training_mod.prepare(training_mod.load_rows(REFUSAL_DEV), default_embedder())
@@ -335,7 +335,6 @@ def _report_rows(method: str) -> dict[str, tuple[float, float]]:
 
 
 def test_leave_one_model_out_meets_the_bar_in_every_fold_and_matches_the_report(prepared) -> None:
-    pytest.importorskip("sklearn")
     methods = training_mod.methods(prepared)
     shipped = training_mod.loso(prepared, methods["grouped cues + exemplar cue + logistic (shipped)"])
     phrase_list = training_mod.loso(prepared, methods["phrase list (today's drift signal)"])
@@ -349,7 +348,6 @@ def test_leave_one_model_out_meets_the_bar_in_every_fold_and_matches_the_report(
 
 
 def test_the_shipped_weights_are_the_fit_on_the_dev_set(prepared) -> None:
-    pytest.importorskip("sklearn")
     refit = training_mod.fit_model(prepared, np.arange(len(prepared.y)))
     shipped = detector_mod.cached_model(refusal.MODEL_PATH)
     assert refit.sim_threshold == shipped.sim_threshold
