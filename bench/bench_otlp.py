@@ -10,7 +10,9 @@ GenAI spans each (what the Collector's batch processor and kafkaexporter write),
 decode, validate, redact, build rows) and then inserts the rows into ``llm_calls`` in the
 embedded ClickHouse engine through :class:`~streams.storage.sink.ClickHouseSink`, in batches of
 2,000 rows as the worker does. Kafka is left out: it moves bytes the same way for every path.
-Paths alternate within each repeat (the machine is shared); medians are reported.
+Paths alternate within each repeat (the machine is shared); medians are reported. A second table
+times the bridge's decode thread with the content on the spans against content sent as log records
+and joined (:class:`~streams.pipeline.otlp_join.OtlpJoin`).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from google.protobuf import json_format  # noqa: E402
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest  # noqa: E402
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: E402
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: E402
 
@@ -40,7 +43,8 @@ from streams.kafka.lag import LagReader  # noqa: E402
 from streams.devtools.generator import Generator  # noqa: E402
 from streams.pipeline.codec import EventCodec  # noqa: E402
 from streams.pipeline.ingest import IngestProcessor, RawMessage  # noqa: E402
-from streams.pipeline.otlp import OtlpProcessor  # noqa: E402
+from streams.pipeline.otlp import CONTENT_KEYS, DETAILS_EVENT, OtlpProcessor  # noqa: E402
+from streams.pipeline.otlp_join import OtlpJoin  # noqa: E402
 from streams.pipeline.redaction import Redactor  # noqa: E402
 from streams.storage.clickhouse import connect, migrate  # noqa: E402
 from streams.storage.rows import LLM_CALL_COLUMNS  # noqa: E402
@@ -93,6 +97,57 @@ def otlp_messages(records: list[dict[str, Any]], per_message: int) -> list[bytes
             span.attributes.extend(span_attributes(r))
         out.append(req.SerializeToString())
     return out
+
+
+def content_as_logs(records: list[dict[str, Any]], per_message: int) -> list[tuple[bytes, bytes]]:
+    """(spans without content, the logs carrying it) message pairs: the event-based conventions,
+    one ``gen_ai.client.inference.operation.details`` log record per span."""
+    out = []
+    for start, spans in zip(range(0, len(records), per_message), otlp_messages(records, per_message)):
+        req = ExportTraceServiceRequest.FromString(spans)
+        logs = ExportLogsServiceRequest()
+        scope = logs.resource_logs.add().scope_logs.add()
+        for span in req.resource_spans[0].scope_spans[0].spans:
+            content = [kv for kv in span.attributes if kv.key in CONTENT_KEYS]
+            kept = [kv for kv in span.attributes if kv.key not in CONTENT_KEYS]
+            del span.attributes[:]
+            span.attributes.extend(kept)
+            scope.log_records.add(trace_id=span.trace_id, span_id=span.span_id, event_name=DETAILS_EVENT).attributes.extend(content)
+        out.append((req.SerializeToString(), logs.SerializeToString()))
+    return out
+
+
+def bridge_rates(records: list[dict[str, Any]], per_message: int, repeats: int) -> dict[str, float]:
+    """GenAI spans/s through the bridge's decode thread (spans -> native events for the calls topic),
+    content on the spans vs content in log records joined by :class:`OtlpJoin`; medians, alternated."""
+    with_content = otlp_messages(records, per_message)
+    pairs = content_as_logs(records, per_message)
+    redactor = Redactor.from_names(REDACT)
+    per_batch = max(1, BATCH // per_message)
+
+    def attributes() -> int:
+        processor = OtlpProcessor("otlp_spans", redactor)
+        return sum(processor.process([RawMessage(None, m, 0, i) for i, m in enumerate(with_content[s:s + per_batch], s)],
+                                     bridge=True).spans for s in range(0, len(with_content), per_batch))
+
+    def joined() -> int:
+        join = OtlpJoin({"otlp_spans": OtlpProcessor("otlp_spans", redactor)}, "otlp_logs", wait_s=2.0)
+        spans = 0
+        for s in range(0, len(pairs), per_batch):
+            chunk = pairs[s:s + per_batch]
+            join.add(s, "otlp_spans", [RawMessage(None, sp, 0, s + i) for i, (sp, _) in enumerate(chunk)], now=0.0)
+            join.add(s, "otlp_logs", [RawMessage(None, lg, 0, s + i) for i, (_, lg) in enumerate(chunk)], now=0.0)
+            spans += join.release(now=0.0).joined
+        return spans
+
+    runs: dict[str, list[float]] = {"content on the spans": [], "content in log records, joined": []}
+    for _ in range(repeats):
+        for name, path in zip(runs, (attributes, joined)):
+            t0 = time.perf_counter()
+            spans = path()
+            runs[name].append(spans / (time.perf_counter() - t0))
+            assert spans == len(records), (name, spans)
+    return {name: statistics.median(rates) for name, rates in runs.items()}
 
 
 def otlp_json(message: bytes) -> bytes:
@@ -240,8 +295,15 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="llmwatch-bench-otlp-") as tmp:
         results = measure(args.events, args.spans_per_message, args.repeats, Path(tmp))
+        bridge = bridge_rates(native_records(args.events)[1], args.spans_per_message, args.repeats)
         rates = worker_rates(args.worker_events, args.spans_per_message, Path(tmp)) if args.worker_events else {}
     text = report(results, args)
+    first = next(iter(bridge.values()))
+    text += ("\nThe bridge's decode thread (spans -> native events for the calls topic), content on the spans vs "
+             "content in `gen_ai.client.inference.operation.details` log records joined by trace and span id "
+             f"(`OtlpJoin`), {args.events:,} spans, medians of {args.repeats} alternated repeats:\n\n"
+             "| content | spans/s | vs on the spans |\n| --- | ---: | ---: |\n")
+    text += "".join(f"| {name} | {rate:,.0f} | {rate / first:.2f}x |\n" for name, rate in bridge.items())
     if rates:
         native = rates["native Avro"]
         text += ("\nThrough Kafka and a real worker (`python -m streams worker`, detectors off, one run each, "

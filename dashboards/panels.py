@@ -2,7 +2,7 @@
 
 SQL uses the ClickHouse plugin's macros (``$__timeFilter``, ``$__timeInterval``, ``$__fromTime``,
 ``$__toTime``, ``$__interval_s``) and multi-value variables as ``IN (${var:singlequote})``. Time
-series and stats read the per-minute rollups (``llm_calls_1m``, ``detections_1m``,
+series and stats read the per-minute rollups (``llm_calls_1m``, ``detections_1m``, ``quality_1m``,
 ``detection_scores_1h``, latency histograms ``llm_latency_1m``); only example tables (prompts,
 answers, bounded to their last minutes by the rollup) and drift reports read raw rows.
 """
@@ -75,12 +75,13 @@ VERSION_A = VariableSpec("version_a", "Version A", _VERSIONS, multi=False, defau
 VERSION_B = VariableSpec("version_b", "Version B", _VERSIONS, multi=False, default="v2")
 
 
-def detector_rate(detector: str, by: str) -> str:
-    """Flagged share of a detector's verdicts per interval, one series per ``by`` value."""
+def detector_rate(detector: str, by: str, source: str = "detections_1m", column: str = "detector") -> str:
+    """Flagged share of a detector's verdicts (or, from ``quality_1m`` by ``metric``, of one
+    quality check) per interval, one series per ``by`` value."""
     return f"""
 SELECT $__timeInterval(minute) AS time, {by}, sum(flagged) / sum(checks) AS flagged_rate
-FROM detections_1m
-WHERE $__timeFilter(minute) AND detector = '{detector}' AND {FILTERS}
+FROM {source}
+WHERE $__timeFilter(minute) AND {column} = '{detector}' AND {FILTERS}
 GROUP BY time, {by}
 ORDER BY time"""
 
@@ -287,10 +288,56 @@ ORDER BY bucket""", ("score_bucket", "verdicts"), "table", 16,
     ),
 )
 
+#: The quality detector's checks, as ``quality_scores.metric`` names them, with their rate columns.
+QUALITY_RATES = (("refusal", "refusal_rate"), ("relevance", "off_topic_rate"), ("truncation", "truncation_rate"),
+                 ("degenerate", "degenerate_rate"), ("format", "format_failure_rate"),
+                 ("language", "language_mismatch_rate"), ("pii", "pii_rate"))
+QUALITY_BY_KEY = ", ".join(f"sumIf(flagged, metric = '{m}') / nullIf(sumIf(checks, metric = '{m}'), 0) AS {col}"
+                           for m, col in QUALITY_RATES)
+
+
 QUALITY = DashboardSpec(
     "quality", "llmwatch-quality", "llmwatch / Quality",
-    "Grounding of RAG answers: score distribution and trend, unsupported answers with their evidence.",
-    ("quality", "grounding"), STANDARD, (
+    "Every answer's quality checks (refusal, relevance, truncation, degenerate output, format, language, "
+    "PII) per app, model and prompt version; grounding of RAG answers with its evidence.",
+    ("quality", "grounding", "refusal"), STANDARD, (
+        PanelSpec("Answers scored", "stat", f"""
+SELECT sum(checks) AS answers
+FROM detections_1m
+WHERE $__timeFilter(minute) AND detector = 'quality' AND {FILTERS}""", ("answers",), "table", 6, 4, "short"),
+        PanelSpec("Answers with a quality flag", "stat", detector_stat("quality"), ("flagged_rate",), "table", 6, 4,
+                  "percentunit", 2, description="Share of answers where any check flagged."),
+        PanelSpec("Refusal rate", "stat", f"""
+SELECT sum(flagged) / sum(checks) AS refusal_rate
+FROM quality_1m
+WHERE $__timeFilter(minute) AND metric = 'refusal' AND {FILTERS}""", ("refusal_rate",), "table", 6, 4, "percentunit", 2),
+        PanelSpec("Truncation rate", "stat", f"""
+SELECT sum(flagged) / sum(checks) AS truncation_rate
+FROM quality_1m
+WHERE $__timeFilter(minute) AND metric = 'truncation' AND {FILTERS}""", ("truncation_rate",), "table", 6, 4,
+                  "percentunit", 2),
+        PanelSpec("Flagged rate by check", "timeseries", f"""
+SELECT $__timeInterval(minute) AS time, metric, sum(flagged) / sum(checks) AS flagged_rate
+FROM quality_1m
+WHERE $__timeFilter(minute) AND {FILTERS}
+GROUP BY time, metric
+ORDER BY time""", ("time", "metric", "flagged_rate"), interval=MINUTE, unit="percentunit"),
+        PanelSpec("Refusal rate by app and prompt version", "timeseries",
+                  detector_rate("refusal", "concat(service_name, ' / ', prompt_version) AS key", "quality_1m", "metric"),
+                  ("time", "key", "flagged_rate"), interval=MINUTE, unit="percentunit"),
+        PanelSpec("Quality by app, model and prompt version", "table", f"""
+SELECT service_name AS app, request_model AS model, prompt_version AS version,
+    sumIf(checks, metric = 'refusal') AS answers, {QUALITY_BY_KEY}
+FROM quality_1m
+WHERE $__timeFilter(minute) AND {FILTERS}
+GROUP BY app, model, version
+ORDER BY app, model, version""", ("app", "model", "version", "answers", *(c for _, c in QUALITY_RATES)), "table", 24, 8,
+                  "percentunit", 2, description="Rates per check; empty where a check never applied (format "
+                  "needs a declared output format)."),
+        PanelSpec("Flagged answers with their checks", "table",
+                  examples("quality", "c.input_contents[-1] AS prompt, c.output_text AS answer"),
+                  ("time", "app", "model", "version", "label", "score", "prompt", "answer", "evidence"),
+                  "table", 24, 12),
         PanelSpec("Unsupported answer rate", "stat", detector_stat("grounding"), ("flagged_rate",), "table", 6, 4,
                   "percentunit", 2),
         PanelSpec("Mean grounding score", "stat", f"""
@@ -466,6 +513,12 @@ ORDER BY version""", ("version", "calls", "error_rate", "p50_ms", "p95_ms", "p99
                   ("time", "prompt_version", "flagged_rate"), interval=MINUTE, unit="percentunit"),
         PanelSpec("Unsupported answer rate: A vs B", "timeseries",
                   ab_series("sum(flagged) / sum(checks) AS flagged_rate", _AB_DET, " AND detector = 'grounding'"),
+                  ("time", "prompt_version", "flagged_rate"), interval=MINUTE, unit="percentunit"),
+        PanelSpec("Refusal rate: A vs B", "timeseries",
+                  ab_series("sum(flagged) / sum(checks) AS refusal_rate", "quality_1m", " AND metric = 'refusal'"),
+                  ("time", "prompt_version", "refusal_rate"), interval=MINUTE, unit="percentunit"),
+        PanelSpec("Answers with a quality flag: A vs B", "timeseries",
+                  ab_series("sum(flagged) / sum(checks) AS flagged_rate", _AB_DET, " AND detector = 'quality'"),
                   ("time", "prompt_version", "flagged_rate"), interval=MINUTE, unit="percentunit"),
     ),
 )

@@ -202,6 +202,48 @@ FROM (SELECT *, {grd_flag} AS f, if(f, 0.5 + 0.5 * {u(6)}, 0.5 * {u(6)} * {u(7)}
 """
 
 
+#: Quality checks the seed plants (check -> (flagged label, passing label, share flagged)); the
+#: support-bot v1 prompt refuses four times as often, the worse version the rollout rule catches.
+QUALITY_PLANTS: dict[str, tuple[str, str, float]] = {
+    "refusal": ("full_refusal", "compliance", 0.03),
+    "relevance": ("off_topic", "relevant", 0.04),
+    "truncation": ("finish_reason_length", "complete", 0.02),
+    "degenerate": ("repetition", "ok", 0.005),
+    "language": ("mismatch", "match", 0.01),
+    "pii": ("email", "none", 0.01),
+}
+WORSE_REFUSALS = ("support-bot", "v1", 4.0)
+
+
+def quality_sql() -> str:
+    """``INSERT INTO detections SELECT`` one quality verdict per answered call, its evidence holding
+    every check as the detector writes it (the ``quality_scores`` view splits them)."""
+    common = "timestamp, service_name, deployment_environment, request_model, prompt_version"
+    u = lambda salt: f"(sipHash64(event_id, {salt}) % 1000000) / 1000000.0"  # noqa: E731
+    app, version, factor = WORSE_REFUSALS
+    flags, parts = [], []
+    for i, (check, (bad, good, share)) in enumerate(QUALITY_PLANTS.items()):
+        rate = f"if(service_name = '{app}' AND prompt_version = '{version}', {share * factor}, {share})" \
+            if check == "refusal" else str(share)
+        flags.append(f"{u(40 + i)} < {rate} AS f_{check}")
+        parts.append(f"""'"{check}":{{"score":', toString(round(if(f_{check}, 0.5 + 0.5 * {u(50 + i)}, 0.4 * {u(50 + i)}), 4)),
+            ',"label":"', if(f_{check}, '{bad}', '{good}'), '","explanation":"seeded","flagged":',
+            if(f_{check}, 'true', 'false'), '}}'""")
+    checks = list(QUALITY_PLANTS)
+    worst = "multiIf(" + ", ".join(f"f_{c}, '{c}'" for c in checks) + ", 'ok')"
+    return f"""
+INSERT INTO detections (event_id, detector, detector_version, score, flagged, threshold, label, evidence, {common})
+SELECT event_id, 'quality', '1.0.0', toFloat32(s), toUInt8(f), toFloat32(0.5), {worst},
+    concat('{{"evaluations":{{', {", ',', ".join(parts)}, '}},"skipped":["format"]}}'),
+    {common}
+FROM (
+    SELECT *, {", ".join(flags)}, {" OR ".join(f"f_{c}" for c in checks)} AS f,
+        if(f, 0.5 + 0.49 * {u(60)}, 0.49 * {u(60)}) AS s
+    FROM llm_calls WHERE status = 'ok'
+)
+"""
+
+
 def drift_sql(start_ms: int, span_ms: int, every_s: int = 600) -> str:
     """``INSERT INTO drift_reports SELECT``: one report per key and signal every ``every_s`` seconds."""
     keys = [r[:3] for r in ROUTES]
@@ -243,6 +285,7 @@ def seed(client: Client, rows: int, end: dt.datetime, hours: float = 24.0) -> Se
     # the last row must land before `end` (jitter adds < 1 s)
     client.command(calls_sql(rows, start_ms, span_ms - 1000))
     client.command(detections_sql())
+    client.command(quality_sql())
     client.command(drift_sql(start_ms, span_ms))
     count = lambda table: int(client.query(f"SELECT count() FROM {table}").result_rows[0][0])  # noqa: E731
     return SeedSummary(count("llm_calls"), count("detections"), count("drift_reports"), start, end)

@@ -36,6 +36,7 @@ AGENTS: tuple[AgentSpec, ...] = (
     AgentSpec("injection", frozenset({_ALL, _DETECT}), detector="injection"),
     AgentSpec("grounding", frozenset({_ALL, _DETECT}), detector="grounding"),
     AgentSpec("drift", frozenset({_ALL, _DETECT}), detector="drift"),
+    AgentSpec("quality", frozenset({_ALL, _DETECT}), detector="quality"),
     AgentSpec("store", frozenset({_STORE})),
     AgentSpec("alerts", frozenset({_ALL, _STORE})),
     AgentSpec("observability", frozenset({_ALL, _INGEST, _DETECT, _STORE})),

@@ -19,6 +19,10 @@ ROLES: dict[str, str] = {
 }
 
 
+#: The detector agents a worker can run (``LLMWATCH_DETECTORS``), in the order they are listed.
+DETECTORS = ("injection", "grounding", "drift", "quality")
+
+
 def _default_home() -> str:
     return str(Path.cwd() / "var")
 
@@ -36,6 +40,8 @@ class Settings:
     calls_topic: str = "llm.calls"  # LLMWATCH_CALLS_TOPIC
     dead_letter_topic: str = "llm.calls.dlq"  # LLMWATCH_DEAD_LETTER_TOPIC
     otlp_topics: str = ""  # LLMWATCH_OTLP_TOPICS: Collector kafkaexporter topics, comma-separated, e.g. "otlp_spans" ("" = off)
+    otlp_logs_topic: str = ""  # LLMWATCH_OTLP_LOGS_TOPIC: the Collector's logs topic, joined to the spans by trace and span id ("" = off)
+    otlp_join_wait_s: float = 2.0  # LLMWATCH_OTLP_JOIN_WAIT_S: how long a span without content waits for its logs (and logs for their span)
     topic_partitions: int = 4  # LLMWATCH_TOPIC_PARTITIONS
     max_message_bytes: int = 256 * 1024  # LLMWATCH_MAX_MESSAGE_BYTES
     batch_size: int = 2000  # LLMWATCH_BATCH_SIZE: events per ClickHouse insert
@@ -46,14 +52,16 @@ class Settings:
     web_port: int = 0  # LLMWATCH_WEB_PORT: 0 = no web server (/metrics, /healthz)
     redact: str = "emails,api_keys,cards,phones"  # LLMWATCH_REDACT: rules, "all" or "none"
     dead_letter_payload: str = "redacted"  # LLMWATCH_DEAD_LETTER_PAYLOAD: "redacted" or "original" bytes in dead letters
-    detectors: str = "injection,grounding,drift"  # LLMWATCH_DETECTORS: which detector agents run ("" = ingest only)
+    detectors: str = "injection,grounding,drift,quality"  # LLMWATCH_DETECTORS: which detector agents run ("" = ingest only)
     sample_injection: float = 1.0  # LLMWATCH_SAMPLE_INJECTION: fraction of events checked
     sample_grounding: float = 1.0  # LLMWATCH_SAMPLE_GROUNDING
     sample_drift: float = 1.0  # LLMWATCH_SAMPLE_DRIFT
+    sample_quality: float = 1.0  # LLMWATCH_SAMPLE_QUALITY
     cascade: int = 1  # LLMWATCH_CASCADE: 1 = embedding layers only when cheap layers are unsure
     detect_batch_size: int = 256  # LLMWATCH_DETECT_BATCH_SIZE: events per detector batch
     detect_within_s: float = 0.1  # LLMWATCH_DETECT_WITHIN_S: longest wait to fill a detector batch
     results_topic: str = "llm.detections"  # LLMWATCH_RESULTS_TOPIC ("" = do not publish)
+    evaluations_topic: str = ""  # LLMWATCH_EVALUATIONS_TOPIC: verdicts as OTel gen_ai.evaluation.result logs (otlp_proto), e.g. "otlp_evaluations" ("" = off)
     drift_reports_topic: str = "llm.drift_reports"  # LLMWATCH_DRIFT_REPORTS_TOPIC: detect -> store
     drift_report_interval_s: float = 60.0  # LLMWATCH_DRIFT_REPORT_INTERVAL_S
     drift_reference_size: int = 300  # LLMWATCH_DRIFT_REFERENCE_SIZE
@@ -75,6 +83,8 @@ class Settings:
         "calls_topic": "LLMWATCH_CALLS_TOPIC",
         "dead_letter_topic": "LLMWATCH_DEAD_LETTER_TOPIC",
         "otlp_topics": "LLMWATCH_OTLP_TOPICS",
+        "otlp_logs_topic": "LLMWATCH_OTLP_LOGS_TOPIC",
+        "otlp_join_wait_s": "LLMWATCH_OTLP_JOIN_WAIT_S",
         "topic_partitions": "LLMWATCH_TOPIC_PARTITIONS",
         "max_message_bytes": "LLMWATCH_MAX_MESSAGE_BYTES",
         "batch_size": "LLMWATCH_BATCH_SIZE",
@@ -89,10 +99,12 @@ class Settings:
         "sample_injection": "LLMWATCH_SAMPLE_INJECTION",
         "sample_grounding": "LLMWATCH_SAMPLE_GROUNDING",
         "sample_drift": "LLMWATCH_SAMPLE_DRIFT",
+        "sample_quality": "LLMWATCH_SAMPLE_QUALITY",
         "cascade": "LLMWATCH_CASCADE",
         "detect_batch_size": "LLMWATCH_DETECT_BATCH_SIZE",
         "detect_within_s": "LLMWATCH_DETECT_WITHIN_S",
         "results_topic": "LLMWATCH_RESULTS_TOPIC",
+        "evaluations_topic": "LLMWATCH_EVALUATIONS_TOPIC",
         "drift_reports_topic": "LLMWATCH_DRIFT_REPORTS_TOPIC",
         "drift_report_interval_s": "LLMWATCH_DRIFT_REPORT_INTERVAL_S",
         "drift_reference_size": "LLMWATCH_DRIFT_REFERENCE_SIZE",
@@ -168,9 +180,9 @@ class Settings:
     @property
     def detector_names(self) -> tuple[str, ...]:
         names = tuple(n.strip() for n in self.detectors.split(",") if n.strip())
-        unknown = set(names) - {"injection", "grounding", "drift"}
+        unknown = set(names) - set(DETECTORS)
         if unknown:
-            raise ValueError(f"LLMWATCH_DETECTORS has unknown detector(s) {sorted(unknown)}; fix: use only injection, grounding, drift")
+            raise ValueError(f"LLMWATCH_DETECTORS has unknown detector(s) {sorted(unknown)}; fix: use only {', '.join(DETECTORS)}")
         return names
 
     def canary_tokens(self) -> dict[str, list[str]]:

@@ -6,7 +6,7 @@ Signals (a value is fed only when the event carries it):
   ``log1p(x)``, so a relative change (twice as slow) looks the same at 50 ms or 5 s and the
   heavy right tail does not trip the detectors;
 - ``error``: 1 when ``status != "ok"`` (every event), an error *rate* for ADWIN;
-- ``refusal``: 1 when the response opens with a refusal phrase (events with a response).
+- ``refusal``: 1 when the quality detector's refusal classifier (patterns only) flags the response.
 
 The algorithms are river's, not ours; this module only picks the inputs and saves their
 state as JSON-able values for a Faust table.
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import base64
 import math
-import re
+
 from typing import Any, Callable
 
 from river import drift, stats
@@ -37,20 +37,18 @@ from detectors.base import Event
 METHODS = ("adwin", "page_hinkley", "kswin")
 SIGNALS = ("latency_ms", "input_tokens", "output_tokens", "cost_usd", "output_chars", "error", "refusal")
 
-_REFUSAL = re.compile(
-    r"^\W*(i'?m sorry|i am sorry|sorry, (but )?i|i apologi[sz]e|i can(no|')t|i cannot|i'?m (not able|unable)|"
-    r"i am (not able|unable)|i won'?t|i will not|as an ai\b|i'?m an ai\b|unfortunately,? i (can(no|')t|am unable))",
-    re.IGNORECASE,
-)
-
-
 def is_refusal(response: str) -> bool:
-    """True when a response opens with a refusal phrase.
+    """True when the quality detector's refusal classifier says so, from its patterns alone (no
+    embedding: the exemplar cue costs an encode per event), so the drift signal and the quality
+    check count the same refusals.
 
     >>> is_refusal("I'm sorry, but I can't help with that."), is_refusal("Sure! Here it is.")
     (True, False)
     """
-    return bool(_REFUSAL.match(response[:200].replace("\u2019", "'")))
+    from detectors.quality.detector import cached_model, refusal_eval
+    from detectors.quality.refusal import MODEL_PATH
+
+    return refusal_eval(response, cached_model(MODEL_PATH), None).flagged
 
 
 def _log(x: float | None) -> float | None:

@@ -24,14 +24,14 @@ import argparse
 import json
 import os
 import platform
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
-from detectors.drift.scalar import is_refusal
 from detectors.metrics import auroc, binary_metrics
 from detectors.quality import relevance as rel
 from detectors.quality.detector import NON_LATIN_LIMIT
@@ -65,6 +65,20 @@ class Prepared:
     sims: np.ndarray  # max cosine to a refusal exemplar (-1 where not embeddable)
     prompts: np.ndarray
 
+
+
+#: The baseline: the opening-phrase list the drift detector's refusal signal used before it moved
+#: to this classifier (kept verbatim so the comparison stays the one first reported).
+_PHRASE_LIST = re.compile(
+    r"^\W*(i'?m sorry|i am sorry|sorry, (but )?i|i apologi[sz]e|i can(no|')t|i cannot|i'?m (not able|unable)|"
+    r"i am (not able|unable)|i won'?t|i will not|as an ai\b|i'?m an ai\b|unfortunately,? i (can(no|')t|am unable))",
+    re.IGNORECASE,
+)
+
+
+def phrase_list(response: str) -> bool:
+    """The old drift signal: does the response open with a refusal phrase?"""
+    return bool(_PHRASE_LIST.match(response[:200].replace("\u2019", "'")))
 
 def load_rows(path: Path) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as fh:
@@ -171,7 +185,7 @@ def methods(p: Prepared) -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndar
         return _sigmoid(p.heads[te] @ coef + b)
 
     return {
-        "phrase list (today's drift signal)": lambda tr, te: np.array([float(is_refusal(p.texts[i])) for i in te]),
+        "phrase list (the old drift signal)": lambda tr, te: np.array([float(phrase_list(p.texts[i])) for i in te]),
         "strong cues in the opening, no fit": lambda tr, te: grouped(p, te, None)[:, 0],
         "MiniLM opening + logistic (384 dims)": embedding,
         "cue families, one weight each": flat,

@@ -9,8 +9,9 @@ from typing import Any, Callable
 import faust
 
 from streams.agents.acks import ack_all
-from streams.pipeline.detection import DETECTION_COLUMNS, DetectionOutput, DetectionRunner, Positioned
 from streams.kafka.send_retry import send_all
+from streams.pipeline.detection import DETECTION_COLUMNS, DetectionOutput, DetectionRunner, Positioned
+from streams.pipeline.evaluations import encode_evaluations
 from streams.worker.services import Services
 
 log = logging.getLogger(__name__)
@@ -32,13 +33,15 @@ def register_detection_agent(
     or on first use when building needs restored state (drift's checkpoints).
     ``before_batch(runner, batch)`` may return a subset of the batch to run (drift skips events
     its restored state already holds).
-    Verdicts are published to the results topic and stored in ``detections``; the batch is acked
+    Verdicts are published to the results topic (and, with ``LLMWATCH_EVALUATIONS_TOPIC``, as OTel
+    ``gen_ai.evaluation.result`` log records) and stored in ``detections``; the batch is acked
     only when both are done (``noack_take``, acked by hand), so a crash or a SIGTERM replays it
     and the replay guard drops rows that were already stored.
     """
     s = services.settings
     calls = app.topic(s.calls_topic, value_type=bytes, key_type=bytes, partitions=s.topic_partitions)
     results = app.topic(s.results_topic, value_type=bytes, key_type=bytes) if s.results_topic else None
+    evaluations = app.topic(s.evaluations_topic, value_type=bytes, key_type=bytes) if s.evaluations_topic else None
     state: dict[str, Any] = {}
 
     async def get_runner() -> DetectionRunner:
@@ -81,6 +84,9 @@ def register_detection_agent(
                 await services.write(state["sink"], out.rows)
             if results is not None and out.results:
                 await send_all(lambda kv: results.send(key=kv[0], value=kv[1]), out.results, what="verdict")
+            if evaluations is not None and out.judged:
+                message = await services.detect(encode_evaluations, out.judged, services.redactor)
+                await send_all(lambda v: evaluations.send(value=v), [message], what="OTel evaluation")
             if after_batch is not None:
                 await after_batch(runner, out, batch)
             await ack_all(stream, events)

@@ -15,22 +15,25 @@ which ingest and the detection sink drop as producer-side duplicates.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import time
+from collections import deque
 from typing import Any
 
 import faust
 
+from streams.agents.batching import register_consumers, run_pipelined
 from streams.kafka.batch_consumer import BatchConsumer
 from streams.kafka.send_retry import send_all
 from streams.pipeline.dead_letter import deliver
 from streams.pipeline.ingest import RawMessage, raw_message
 from streams.pipeline.otlp import OtlpProcessor, OtlpRows
+from streams.pipeline.otlp_join import OtlpJoin, Released
 from streams.worker.services import Services
 
 log = logging.getLogger(__name__)
 
-#: Decoded batches waiting for their insert: one decodes while one is stored.
-PIPELINE_DEPTH = 1
 #: ``LLMWATCH_BATCH_SIZE`` counts rows; an OTLP message holds many spans (the Collector's batch
 #: processor sends up to 8,192), so a batch takes this many times fewer messages.
 SPANS_PER_MESSAGE = 100
@@ -46,37 +49,31 @@ def otlp_topics(topics: str) -> list[str]:
 
 
 def register(app: faust.App, services: Services) -> None:
-    """The OTLP ingest service, when ``LLMWATCH_OTLP_TOPICS`` names topics (else nothing)."""
+    """The OTLP bridge, when ``LLMWATCH_OTLP_TOPICS`` names topics (else nothing)."""
     s = services.settings
     if not s.otlp_topics.strip():
+        if s.otlp_logs_topic:
+            raise ValueError("LLMWATCH_OTLP_LOGS_TOPIC is set but LLMWATCH_OTLP_TOPICS is empty; fix: name the spans topic(s) too")
         return
     dead_letters = app.topic(s.dead_letter_topic, value_type=bytes, key_type=bytes, partitions=1)
     calls = app.topic(s.calls_topic, value_type=bytes, key_type=bytes)
     send_event = lambda kv: calls.send(key=kv[0], value=kv[1])  # noqa: E731
     send_dead = lambda d: dead_letters.send(key=d.key, value=d.value, headers=d.headers())  # noqa: E731
     group = f"{s.consumer_group}-otlp"
-
-    class OtlpIngest(faust.Service):
-        """Owns one batch consumer per OTLP topic: started and stopped with the app."""
-
-        consumers: list[BatchConsumer]
-
-        async def on_start(self) -> None:
-            per_batch = max(1, s.batch_size // SPANS_PER_MESSAGE)
-            self.consumers = [BatchConsumer(s.kafka_bootstrap, t, group, per_batch) for t in otlp_topics(s.otlp_topics)]
-            for consumer in self.consumers:
-                await consumer.start()
-
-        async def on_stop(self) -> None:
-            for consumer in self.consumers:
-                await consumer.stop()
-
-        @faust.Service.task
-        async def _run(self) -> None:
-            await services.ready.wait()
-            await asyncio.gather(*(run_pipeline(c, services, send_event, send_dead) for c in self.consumers))
-
-    app.service(OtlpIngest)
+    per_batch = max(1, s.batch_size // SPANS_PER_MESSAGE)
+    topics = otlp_topics(s.otlp_topics)
+    if s.otlp_logs_topic:  # one consumer over spans and logs, co-partitioned so a trace's both halves meet here
+        register_consumers(
+            app, services,
+            lambda: [BatchConsumer(s.kafka_bootstrap, [*topics, s.otlp_logs_topic], group, per_batch, co_partitioned=True)],
+            lambda consumer: run_joined(consumer, services, send_event, send_dead),
+        )
+        return
+    register_consumers(
+        app, services,
+        lambda: [BatchConsumer(s.kafka_bootstrap, t, group, per_batch) for t in topics],
+        lambda consumer: run_pipeline(consumer, services, send_event, send_dead),
+    )
 
 
 async def run_pipeline(consumer: BatchConsumer, services: Services, send_event: Any, send_dead: Any) -> None:
@@ -84,46 +81,70 @@ async def run_pipeline(consumer: BatchConsumer, services: Services, send_event: 
     s = services.settings
     processor = OtlpProcessor(consumer.topic, services.redactor, s.dead_letter_payload)
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[list[Any], list[RawMessage], OtlpRows]] = asyncio.Queue(PIPELINE_DEPTH)
-    store = asyncio.ensure_future(_publish_loop(queue, consumer, services, send_event, send_dead))
-    try:
-        while True:
-            records = await consumer.take(s.batch_within_s)
-            if not records:
-                if store.done():
-                    return store.result()
-                continue
-            messages = [raw_message(r) for r in records]
-            try:
-                batch = await loop.run_in_executor(services.decode_thread, processor.process, messages, True)
-                await queue.put((records, messages, batch))
-            except BaseException:
-                await consumer.abandon()
-                raise
-    finally:
-        store.cancel()
-        await asyncio.gather(store, return_exceptions=True)
-        while not queue.empty():  # decoded, never stored: read again by whoever owns them next
-            queue.get_nowait()
-            await consumer.abandon()
-
-
-async def _publish_loop(queue: asyncio.Queue, consumer: BatchConsumer, services: Services,
-                        send_event: Any, send_dead: Any) -> None:
     metrics = services.metrics
-    while True:
-        records, messages, batch = await queue.get()
-        rejected = batch.dead_letters
-        try:
-            await send_all(send_event, batch.events, what="bridged span")
-            await deliver(send_dead, rejected)
-        except BaseException:
-            await consumer.abandon()
-            raise
-        await consumer.commit(records)
+
+    async def decode(messages: list[RawMessage]) -> OtlpRows:
+        return await loop.run_in_executor(services.decode_thread, processor.process, messages, True)
+
+    async def publish(messages: list[RawMessage], batch: OtlpRows) -> None:
+        await send_all(send_event, batch.events, what="bridged span")
+        await deliver(send_dead, batch.dead_letters)
+
+    def count(messages: list[RawMessage], batch: OtlpRows, _: None) -> None:
         metrics.events.labels("otlp").inc(batch.spans)
         metrics.events.labels("otlp_skipped").inc(batch.skipped)
-        for d in rejected:
+        for d in batch.dead_letters:
             metrics.dead_letters.labels(d.reason).inc()
-        if rejected:
-            log.warning("dead-lettered %d of %d OTLP messages from %s", len(rejected), len(messages), consumer.topic)
+        if batch.dead_letters:
+            log.warning("dead-lettered %d of %d OTLP messages from %s", len(batch.dead_letters), len(messages), consumer.topic)
+
+    await run_pipelined(consumer, s.batch_within_s, decode, publish, count)
+
+
+async def run_joined(consumer: BatchConsumer, services: Services, send_event: Any, send_dead: Any) -> None:
+    """Spans and their content logs (``LLMWATCH_OTLP_LOGS_TOPIC``) through :class:`OtlpJoin`.
+
+    A batch is committed once nothing of it waits in the join and everything it released is
+    published, in the order batches were taken; a batch still open when the worker stops is
+    abandoned and read again by the next owner.
+    """
+    s = services.settings
+    processors = {t: OtlpProcessor(t, services.redactor, s.dead_letter_payload) for t in otlp_topics(s.otlp_topics)}
+    join = OtlpJoin(processors, s.otlp_logs_topic, s.otlp_join_wait_s)
+    loop = asyncio.get_running_loop()
+    taken: deque[tuple[int, list[Any]]] = deque()
+    try:
+        for number in itertools.count():
+            deadline = join.next_deadline()
+            wait = s.batch_within_s if deadline is None else min(s.batch_within_s, max(0.0, deadline - time.monotonic()))
+            records = await consumer.take(wait)
+            if records:
+                taken.append((number, records))
+            released = await loop.run_in_executor(services.decode_thread, _join_step, join, number, records)
+            await send_all(send_event, released.events, what="bridged span")
+            await deliver(send_dead, released.dead_letters)
+            _count_joined(services, released)
+            while taken and not join.is_open(taken[0][0]):
+                await consumer.commit(taken.popleft()[1])
+    finally:
+        for _ in taken:  # waiting in the join, or released but not yet published: read again later
+            await consumer.abandon()
+
+
+def _join_step(join: OtlpJoin, number: int, records: list[Any]) -> Released:
+    """Add a batch (grouped by topic) to the join and release what is ready; on the decode thread."""
+    now = time.monotonic()
+    for topic, group in itertools.groupby(sorted(records, key=lambda r: r.topic), key=lambda r: r.topic):
+        join.add(number, topic, [raw_message(r) for r in group], now)
+    return join.release(now)
+
+
+def _count_joined(services: Services, released: Released) -> None:
+    metrics = services.metrics
+    metrics.events.labels("otlp").inc(released.spans)
+    metrics.events.labels("otlp_skipped").inc(released.skipped)
+    metrics.events.labels("otlp_joined").inc(released.joined)
+    metrics.events.labels("otlp_unjoined").inc(released.unjoined)
+    metrics.events.labels("otlp_orphan_logs").inc(released.orphan_logs)
+    for d in released.dead_letters:
+        metrics.dead_letters.labels(d.reason).inc()

@@ -80,19 +80,28 @@ def _grouped(rule: Rule, client: Client, sql: str, params: dict[str, Any]) -> li
     return out
 
 
-def _flagged_rate(rule: Rule, client: Client, now: float) -> list[Observation]:
+def _share_flagged(rule: Rule, client: Client, now: float, table: str, column: str, value: str) -> list[Observation]:
+    """Flagged share per key of ``table`` rows where ``column`` = ``value`` (a detector, a quality check)."""
     cols = _columns(rule, DETECTION_COLUMNS)
     where, params = _window(rule, now)
-    sql = (f"SELECT {cols}, count() AS n, sum(flagged) AS n_flagged FROM detections FINAL "
-           f"WHERE detector = {{detector:String}} AND {where} "
+    sql = (f"SELECT {cols}, count() AS n, sum(flagged) AS n_flagged FROM {table} FINAL "
+           f"WHERE {column} = {{which:String}} AND {where} "
            f"GROUP BY {cols} HAVING n >= {{min_events:UInt64}} ORDER BY {cols}")
-    params |= {"detector": rule.detector, "min_events": rule.min_events}
+    params |= {"which": value, "min_events": rule.min_events}
     out = []
     for key, m in _grouped(rule, client, sql, params):
-        value = m["n_flagged"] / m["n"]
-        out.append(Observation(rule, key, value, rule.threshold, value > rule.threshold,
-                               {"events": m["n"], "flagged": int(m["n_flagged"]), "detector": rule.detector}))
+        rate = m["n_flagged"] / m["n"]
+        out.append(Observation(rule, key, rate, rule.threshold, rate > rule.threshold,
+                               {"events": m["n"], "flagged": int(m["n_flagged"]), column: value}))
     return out
+
+
+def _flagged_rate(rule: Rule, client: Client, now: float) -> list[Observation]:
+    return _share_flagged(rule, client, now, "detections", "detector", rule.detector)
+
+
+def _quality_rate(rule: Rule, client: Client, now: float) -> list[Observation]:
+    return _share_flagged(rule, client, now, "quality_scores", "metric", rule.metric)
 
 
 def _drift(rule: Rule, client: Client, now: float) -> list[Observation]:
@@ -176,12 +185,23 @@ flags AS (
         GROUP BY service_name, request_model, prompt_version, detector
     )
     GROUP BY service_name, request_model, prompt_version
+),
+quality AS (
+    SELECT service_name, request_model, prompt_version, groupArray((metric, n, rate)) AS quality_rates
+    FROM (
+        SELECT service_name, request_model, prompt_version, metric, count() AS n, avg(flagged) AS rate
+        FROM quality_scores FINAL
+        WHERE {where}
+        GROUP BY service_name, request_model, prompt_version, metric
+    )
+    GROUP BY service_name, request_model, prompt_version
 )
 SELECT service_name, request_model, prompt_version, toUnixTimestamp64Milli(first_seen) AS first_seen_ms,
-       n, error_rate, latency_p95, mean_cost, flagged_rates
+       n, error_rate, latency_p95, mean_cost, flagged_rates, quality_rates
 FROM versions
 LEFT JOIN calls USING (service_name, request_model, prompt_version)
 LEFT JOIN flags USING (service_name, request_model, prompt_version)
+LEFT JOIN quality USING (service_name, request_model, prompt_version)
 ORDER BY service_name, request_model, first_seen_ms, prompt_version
 """
 
@@ -221,22 +241,25 @@ def _rollout_regression(rule: Rule, client: Client, now: float) -> list[Observat
 
 
 def _compare_versions(rule: Rule, old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
-    pairs: list[tuple[str, str | None, float | None, float | None]] = []
+    """Each metric of the new version against the old; a detector's or a quality check's rate
+    only where both versions have ``min_events`` of them."""
+    pairs: list[tuple[str, tuple[str, str] | None, float | None, float | None]] = []
     for metric in ("error_rate", "latency_p95", "mean_cost"):
         pairs.append((metric, None, old[metric], new[metric]))
-    old_flags = {d: (n, r) for d, n, r in old["flagged_rates"] or []}
-    for detector, n, rate in sorted(new["flagged_rates"] or []):
-        if detector in old_flags and min(n, old_flags[detector][0]) >= rule.min_events:
-            pairs.append(("flagged_rate", detector, old_flags[detector][1], rate))
+    for metric, column, which in (("flagged_rate", "flagged_rates", "detector"), ("quality_rate", "quality_rates", "check")):
+        before = {name: (n, r) for name, n, r in old.get(column) or []}
+        for name, n, rate in sorted(new.get(column) or []):
+            if name in before and min(n, before[name][0]) >= rule.min_events:
+                pairs.append((metric, (which, name), before[name][1], rate))
     out = []
-    for metric, detector, before, after in pairs:
+    for metric, label, before, after in pairs:
         margin = rule.margins.get(metric)
         if margin is None or before is None or after is None:
             continue
         entry: dict[str, Any] = {"metric": metric, "baseline": float(before), "new": float(after),
                                  "limit": margin.limit(float(before)), "regressed": margin.exceeded(float(after), float(before))}
-        if detector is not None:
-            entry["detector"] = detector
+        if label is not None:
+            entry[label[0]] = label[1]
         out.append(entry)
     return out
 
@@ -245,6 +268,8 @@ def _describe(obs: Observation) -> str:
     kind, d = obs.rule.kind, obs.details
     if kind == "flagged_rate":
         return f"{obs.rule.detector} flagged rate {obs.value:.1%} vs threshold {obs.threshold:.1%} over {d.get('events')} events"
+    if kind == "quality_rate":
+        return f"{obs.rule.metric} rate {obs.value:.1%} vs threshold {obs.threshold:.1%} over {d.get('events')} answers"
     if kind == "error_rate":
         return f"error rate {obs.value:.1%} vs threshold {obs.threshold:.1%} over {d.get('events')} calls"
     if kind == "latency_p95":
@@ -255,7 +280,7 @@ def _describe(obs: Observation) -> str:
         signals = ", ".join(d.get("drifted_signals", [])) or "none"
         return f"{obs.value:.0f} drifted report(s), signals: {signals}"
     worse = "; ".join(
-        f"{r['metric']}{'[' + r['detector'] + ']' if 'detector' in r else ''} {r['baseline']:.4g} -> {r['new']:.4g}"
+        f"{r['metric']}{''.join('[' + r[k] + ']' for k in ('detector', 'check') if k in r)} {r['baseline']:.4g} -> {r['new']:.4g}"
         for r in d.get("regressions", [])
     ) or "no regression"
     return f"prompt version {obs.key.get('prompt_version')} vs {d.get('baseline_version')}: {worse}"
@@ -263,6 +288,7 @@ def _describe(obs: Observation) -> str:
 
 _EVALUATORS: dict[str, Callable[[Rule, Client, float], list[Observation]]] = {
     "flagged_rate": _flagged_rate,
+    "quality_rate": _quality_rate,
     "drift": _drift,
     "error_rate": _error_rate,
     "latency_p95": _latency_p95,

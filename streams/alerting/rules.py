@@ -15,7 +15,7 @@
 >>> AlertRules.parse("rules:\\n  - {name: x, kind: flaged_rate}\\n")
 Traceback (most recent call last):
 ...
-streams.alerting.rules.AlertConfigError: alerts.yaml line 2: rule 'x': unknown kind 'flaged_rate'; expected one of: flagged_rate, drift, error_rate, latency_p95, cost_per_hour, rollout_regression (did you mean 'flagged_rate'?)
+streams.alerting.rules.AlertConfigError: alerts.yaml line 2: rule 'x': unknown kind 'flaged_rate'; expected one of: flagged_rate, quality_rate, drift, error_rate, latency_p95, cost_per_hour, rollout_regression (did you mean 'flagged_rate'?)
 """
 from __future__ import annotations
 
@@ -30,11 +30,14 @@ from typing import Any, Callable, Mapping
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-KINDS = ("flagged_rate", "drift", "error_rate", "latency_p95", "cost_per_hour", "rollout_regression")
+KINDS = ("flagged_rate", "quality_rate", "drift", "error_rate", "latency_p95", "cost_per_hour", "rollout_regression")
 CHANNEL_TYPES = ("webhook", "slack", "alertmanager")
 SEVERITIES = ("info", "warning", "error", "critical")
 #: Rollout metrics compared between prompt versions; for all of them higher is worse.
-ROLLOUT_METRICS = ("flagged_rate", "error_rate", "latency_p95", "mean_cost")
+ROLLOUT_METRICS = ("flagged_rate", "quality_rate", "error_rate", "latency_p95", "mean_cost")
+#: The quality detector's checks (``quality_scores.metric``; ``detectors.quality.CHECKS``, not imported
+#: here so that loading alert rules needs no model code).
+QUALITY_METRICS = ("refusal", "relevance", "truncation", "degenerate", "format", "language", "pii")
 
 # Identifiers that may appear in SQL (GROUP BY / match filters), per source table. Anything else
 # is rejected at load time, so evaluation never formats user text into a query.
@@ -47,6 +50,7 @@ DRIFT_COLUMNS = ("service_name", "request_model", "prompt_version", "signal")
 DEFAULT_GROUP_BY = ("service_name", "request_model", "prompt_version")
 _TABLE_COLUMNS = {
     "flagged_rate": DETECTION_COLUMNS,
+    "quality_rate": DETECTION_COLUMNS,  # quality_scores carries the same key columns
     "drift": DRIFT_COLUMNS,
     "error_rate": CALL_COLUMNS,
     "latency_p95": CALL_COLUMNS,
@@ -116,6 +120,7 @@ class Margin:
 
 DEFAULT_MARGINS: dict[str, Margin] = {
     "flagged_rate": Margin(absolute=0.05),
+    "quality_rate": Margin(absolute=0.05),  # per check: refusal, truncation, format failures...
     "error_rate": Margin(absolute=0.02),
     "latency_p95": Margin(relative=0.2),
     "mean_cost": Margin(relative=0.2),
@@ -142,7 +147,7 @@ class Channel:
 class Rule:
     """One validated alert rule. Kind-specific fields keep their defaults for other kinds.
 
-    ``threshold`` is a fraction (flagged_rate, error_rate), milliseconds (latency_p95), USD per
+    ``threshold`` is a fraction (flagged_rate, quality_rate, error_rate), milliseconds (latency_p95), USD per
     hour (cost_per_hour) or 0 (drift, rollout_regression: any drifted report / regression fires).
     """
 
@@ -160,6 +165,7 @@ class Rule:
     threshold: float = 0.0
     min_events: int = 1
     detector: str = ""
+    metric: str = ""  # quality_rate: one of QUALITY_METRICS
     signals: tuple[str, ...] = ()
     detectors: tuple[str, ...] = ()
     lookback_s: float = 7 * 86400.0
@@ -334,6 +340,13 @@ _KIND_FIELDS: dict[str, dict[str, tuple[str, _Field, bool]]] = {
         "min_events": ("min_events", _count, False),
         "group_by": ("group_by", _strings, False),
     },
+    "quality_rate": {
+        "metric": ("metric", lambda n: _one_of(n, "quality metric", _scalar(n), QUALITY_METRICS), True),
+        "window": ("window_s", _positive_duration, False),
+        "threshold": ("threshold", _fraction, True),
+        "min_events": ("min_events", _count, False),
+        "group_by": ("group_by", _strings, False),
+    },
     "drift": {
         "window": ("window_s", _positive_duration, False),
         "signals": ("signals", _strings, False),
@@ -366,6 +379,7 @@ _KIND_FIELDS: dict[str, dict[str, tuple[str, _Field, bool]]] = {
 }
 _KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "flagged_rate": {"window_s": 300.0, "min_events": 10},
+    "quality_rate": {"window_s": 300.0, "min_events": 10},
     "drift": {"window_s": 900.0},
     "error_rate": {"window_s": 300.0, "min_events": 10},
     "latency_p95": {"window_s": 300.0, "min_events": 10},

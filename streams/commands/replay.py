@@ -23,6 +23,7 @@ class Group(str, Enum):
     injection = "injection"
     grounding = "grounding"
     drift = "drift"
+    quality = "quality"
 
 
 def parse_when(text: str, now: dt.datetime) -> dt.datetime:

@@ -2,7 +2,7 @@
 
 Alertmanager and the OpenTelemetry Collector are built from the Go module proxy the way the
 Kafka broker is assembled from Maven jars: on first use, into
-``$LLMWATCH_CACHE/<name>/<version>/<name>`` (see :func:`streams.devtools.kafka_local.cache_root`),
+``$LLMWATCH_CACHE/<name>/<version>[-<variant>]/<name>`` (see :func:`streams.devtools.kafka_local.cache_root`),
 behind a file lock so concurrent first callers share one build, and through a temp file and an
 atomic rename so an interrupted build is redone rather than half-used.
 """
@@ -59,6 +59,7 @@ class GoTool:
     version: str
     error: type[RuntimeError]
     goflags: str = "-mod=readonly"
+    variant: str = ""  # distinguishes builds of one version with other components (a hash of the sources)
 
     def go(self) -> str:
         """The ``go`` command, or the setup error naming the fix."""
@@ -82,7 +83,7 @@ class GoTool:
     def ensure(self, build: Callable[[str, Path, Path], None], cache_dir: Path | None = None) -> Path:
         """Path of the cached binary; on first use ``build(go, scratch, partial)`` writes it to
         ``partial`` (in an empty ``scratch`` folder), which must then run with ``--version``."""
-        home = (cache_dir or cache_root() / self.name) / self.version
+        home = (cache_dir or cache_root() / self.name) / (f"{self.version}-{self.variant}" if self.variant else self.version)
         binary = home / self.name
         if binary.is_file() and os.access(binary, os.X_OK):
             return binary

@@ -13,6 +13,7 @@ import logging
 from typing import Any, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,20 @@ class _DrainOnRevoke(ConsumerRebalanceListener):
 
 
 class BatchConsumer:
-    """``getmany`` batches of one topic in consumer group ``group``; ``commit(batch)`` after storing it.
+    """``getmany`` batches of ``topic`` in consumer group ``group``; ``commit(batch)`` after storing it.
 
     Batches must be committed in the order they were taken (a pipeline that stores in order does).
+    ``topic`` may be a list: with ``co_partitioned``, partition *i* of every topic goes to the same
+    member of the group (range assignment), so a join of topics keyed alike stays in one process.
     """
 
-    def __init__(self, bootstrap: str, topic: str, group: str, max_records: int, **options: Any) -> None:
+    def __init__(self, bootstrap: str, topic: str | Sequence[str], group: str, max_records: int,
+                 co_partitioned: bool = False, **options: Any) -> None:
         self.group = group
-        self.topic = topic
+        self.topics = [topic] if isinstance(topic, str) else list(topic)
+        self.topic = self.topics[0]
+        if co_partitioned:
+            options["partition_assignment_strategy"] = (RangePartitionAssignor,)
         self.max_records = max_records
         self._in_flight = 0
         self._stopping = False
@@ -54,7 +61,7 @@ class BatchConsumer:
         )
 
     async def start(self) -> None:
-        self.consumer.subscribe([self.topic], listener=_DrainOnRevoke(self))
+        self.consumer.subscribe(self.topics, listener=_DrainOnRevoke(self))
         await self.consumer.start()
 
     async def stop(self) -> None:

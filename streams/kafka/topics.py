@@ -7,8 +7,10 @@ from streams.config import Settings
 def topic_partitions(settings: Settings) -> dict[str, int]:
     """Topic name -> partitions."""
     topics = {settings.calls_topic: settings.topic_partitions, settings.dead_letter_topic: 1}
-    for topic in filter(None, (t.strip() for t in settings.otlp_topics.split(","))):
+    for topic in filter(None, (*(t.strip() for t in settings.otlp_topics.split(",")), settings.otlp_logs_topic)):
         topics.setdefault(topic, settings.topic_partitions)  # the Collector's kafkaexporter writes here
+    if settings.evaluations_topic:  # read by a Collector's kafkareceiver
+        topics[settings.evaluations_topic] = settings.topic_partitions
     if settings.results_topic:
         topics[settings.results_topic] = settings.topic_partitions
     if settings.role in ("detect", "store"):  # drift reports cross Kafka only between roles

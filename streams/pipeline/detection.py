@@ -102,6 +102,7 @@ class DetectionOutput:
     results: list[tuple[bytes, bytes]]  # (key, Confluent-Avro value) for the results topic
     verdicts: list[tuple[str, Verdict]]  # (event_id, verdict), for tests and metrics
     errors: list[tuple[str, str, str]] = field(default_factory=list)  # (event_id, detector, error)
+    judged: list[tuple[dict[str, Any], Verdict]] = field(default_factory=list)  # (call record, verdict), for OTel evaluations
 
 
 class DetectionRunner:
@@ -147,6 +148,7 @@ class DetectionRunner:
                 out.rows.append(self._row(pos, verdict))
                 out.results.append(self._result(pos, verdict))
                 out.verdicts.append((pos.record["event_id"], verdict))
+                out.judged.append((pos.record, verdict))
         return out
 
     def _detect(

@@ -498,21 +498,36 @@ def decode_traces(raw: bytes | None, logs: Mapping[tuple[str, str], list[tuple[s
     that is not an ``ExportTraceServiceRequest`` raises :class:`DecodeError`; a GenAI span that
     fails validation lands in :attr:`OtlpBatch.rejected` while the others are kept.
     """
+    spans, skipped = genai_spans(raw, max_bytes)
+    batch = OtlpBatch(skipped=skipped)
+    for resource, span in spans:
+        try:
+            batch.records.append(span_record(span, resource, (logs or {}).get((span.trace_id, span.span_id), [])))
+        except DecodeError as exc:
+            batch.rejected.append(rejected(span, exc))
+    return batch
+
+
+def genai_spans(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[list[tuple[dict[str, Any], SpanView]], int]:
+    """The GenAI spans of a trace message, with their resource attributes, and how many spans were not GenAI spans."""
     _check_size(raw, max_bytes)
     if raw.lstrip()[:1] == b"{":  # type: ignore[union-attr]
         spans = list(json_spans(raw))  # type: ignore[arg-type]
     else:
         spans = list(proto_spans(parse_request(raw, ExportTraceServiceRequest, max_bytes)))
-    batch = OtlpBatch()
-    for resource, span in spans:
-        if not is_genai(span.attrs):
-            batch.skipped += 1
-            continue
-        try:
-            batch.records.append(span_record(span, resource, (logs or {}).get((span.trace_id, span.span_id), [])))
-        except DecodeError as exc:
-            batch.rejected.append(DecodeError(exc.reason, f"span {span.span_id}: {exc.detail}"))
-    return batch
+    genai = [(resource, span) for resource, span in spans if is_genai(span.attrs)]
+    return genai, len(spans) - len(genai)
+
+
+def rejected(span: SpanView, exc: DecodeError) -> DecodeError:
+    """``exc`` naming the span it rejects."""
+    return DecodeError(exc.reason, f"span {span.span_id}: {exc.detail}")
+
+
+def has_content(span: SpanView) -> bool:
+    """Whether the span itself carries message content (else it may be in log records)."""
+    found = content(span.attrs, span.events)
+    return bool(found.get("input_messages") or found.get("output_text"))
 
 
 def log_content(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[tuple[str, str], list[tuple[str, dict[str, Any]]]]:

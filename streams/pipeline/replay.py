@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 REPLAY_TABLE = "detection_replays"
 REPLAY_COLUMNS: tuple[tuple[str, str], ...] = (*DETECTION_COLUMNS, ("replay_id", "String"))
-GROUPS = ("injection", "grounding", "drift")
+GROUPS = ("injection", "grounding", "drift", "quality")
 HOUR_MS = 3_600_000
 _TOPIC = [name for name, _ in DETECTION_COLUMNS].index("kafka_topic")
 _RANGE = (
@@ -129,13 +129,13 @@ class ReplayGroup:
 
 def build_groups(settings: Settings, names: Sequence[str], redactor: Redactor | None = None) -> list[ReplayGroup]:
     """The worker's runners for ``names`` (loads their models)."""
-    from streams.pipeline.runners import drift_runner, grounding_runner, injection_runner
+    from streams.pipeline.runners import drift_runner, grounding_runner, injection_runner, quality_runner
 
     unknown = sorted(set(names) - set(GROUPS))
     if unknown:
         raise ValueError(f"unknown detector(s) {unknown}; use {', '.join(GROUPS)}")
     redactor = redactor if redactor is not None else Redactor.from_names(settings.redact)
-    build = {"injection": injection_runner, "grounding": grounding_runner, "drift": drift_runner}
+    build = {"injection": injection_runner, "grounding": grounding_runner, "drift": drift_runner, "quality": quality_runner}
     return [ReplayGroup(n, build[n](settings, redactor), stateful=n == "drift") for n in GROUPS if n in names]
 
 

@@ -33,6 +33,20 @@ def grounding_runner(settings: Settings, redactor: Redactor) -> DetectionRunner:
     )
 
 
+def quality_runner(settings: Settings, redactor: Redactor) -> DetectionRunner:
+    """Every call with an answer: refusal, relevance, truncation, degenerate output, format,
+    language and PII, in one verdict whose evidence holds each check (``quality_scores`` splits them)."""
+    from detectors.quality import QualityDetector
+
+    return DetectionRunner(
+        [QualityDetector()],
+        settings.calls_topic,
+        redactor,
+        sample_rates={"quality": settings.sample_quality},
+        applies={"quality": lambda e: e.response is not None},
+    )
+
+
 def drift_detector(settings: Settings):
     from detectors.drift import DriftDetector
 

@@ -36,14 +36,20 @@ _FLOORS: dict[str, Callable[[dt.datetime], dt.datetime]] = {
 }
 
 
+#: A view whose rows are the source's rows reshaped (``SELECT event_id, ...``, e.g. quality verdicts
+#: split by check into ``quality_scores``): repaired by inserting the replayed rows' output again,
+#: which the target's ReplacingMergeTree collapses with what did arrive.
+_ROW_VIEW = re.compile(r"SELECT\s+event_id\s*,", re.S)
+
+
 @dataclass(frozen=True)
 class Rollup:
-    """A rollup table fed from ``source`` by one or more views."""
+    """A rollup table fed from ``source`` by one or more views (or, with ``floor`` None, a row view)."""
 
     target: str
     column: str  # the target's time bucket column
     bucket_sql: str  # that column as an expression over the source's columns
-    floor: Callable[[dt.datetime], dt.datetime]
+    floor: Callable[[dt.datetime], dt.datetime] | None
     selects: tuple[str, ...]  # the views' SELECTs, each reading ``FROM source``
 
 
@@ -57,6 +63,9 @@ def rollups_of(source: str) -> list[Rollup]:
                 by_target.setdefault(match[2], []).append(match[3])
     out = []
     for target, selects in by_target.items():
+        if _ROW_VIEW.match(selects[0]):
+            out.append(Rollup(target, "timestamp", "timestamp", None, tuple(selects)))
+            continue
         first = _FIRST_ITEM.match(selects[0])
         if first is None:
             raise ValueError(f"{target}: the view's first column must be its time bucket")
@@ -81,6 +90,9 @@ class RollupRepair:
         stamps = [t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc) for t in timestamps]
         rebuilt = 0
         for rollup in self.rollups:
+            if rollup.floor is None:
+                rebuilt += self._reinsert(rollup, stamps)
+                continue
             buckets = sorted({rollup.floor(t.astimezone(dt.timezone.utc)) for t in stamps})
             if not buckets:
                 continue
@@ -88,13 +100,26 @@ class RollupRepair:
             self.client.command(
                 f"ALTER TABLE {rollup.target} DELETE WHERE {rollup.column} IN ({listed}) SETTINGS mutations_sync = 2"
             )
-            rows = f"(SELECT * FROM {self.source} FINAL WHERE {rollup.bucket_sql} IN ({listed})) AS {self.source}"
-            for select in rollup.selects:
-                query = re.sub(rf"\bFROM {self.source}\b", lambda _: f"FROM {rows}", select, count=1)
-                columns = [row[0] for row in self.client.query(f"DESCRIBE ({query})").result_rows]
-                self.client.command(f"INSERT INTO {rollup.target} ({', '.join(columns)}) {query}")
+            self._insert(rollup, f"{rollup.bucket_sql} IN ({listed})")
             rebuilt += len(buckets)
         self.repaired_buckets += rebuilt
         if rebuilt:
             log.warning("replay after a crash: rebuilt %d rollup bucket(s) of %s from the table", rebuilt, self.source)
         return rebuilt
+
+    def _reinsert(self, rollup: Rollup, stamps: list[dt.datetime]) -> int:
+        """A row view: its output for the source rows at exactly ``stamps``, inserted again."""
+        exact = sorted({t.astimezone(dt.timezone.utc) for t in stamps})
+        if not exact:
+            return 0
+        listed = ", ".join(f"toDateTime64('{t:%Y-%m-%d %H:%M:%S.%f}', 6, 'UTC')" for t in exact)
+        self._insert(rollup, f"{rollup.bucket_sql} IN ({listed})")
+        return len(exact)
+
+    def _insert(self, rollup: Rollup, where: str) -> None:
+        """Run each of ``rollup``'s SELECTs over the source rows matching ``where`` into its target."""
+        rows = f"(SELECT * FROM {self.source} FINAL WHERE {where}) AS {self.source}"
+        for select in rollup.selects:
+            query = re.sub(rf"\bFROM {self.source}\b", lambda _: f"FROM {rows}", select, count=1)
+            columns = [row[0] for row in self.client.query(f"DESCRIBE ({query})").result_rows]
+            self.client.command(f"INSERT INTO {rollup.target} ({', '.join(columns)}) {query}")

@@ -26,6 +26,7 @@ DETECTOR_MODULES = {
     "injection": "detectors.injection",
     "grounding": "detectors.grounding",
     "drift": "detectors.drift",
+    "quality": "detectors.quality",
 }
 
 

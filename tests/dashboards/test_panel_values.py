@@ -136,3 +136,29 @@ def test_every_panels_values_are_in_range(seeded, key) -> None:
     assert rows
     problems = [f"{p}" for row in rows for p in _in_range(PANELS[key], row)]
     assert not problems, problems[:5]
+
+
+@pytest.mark.parametrize(("title", "column", "metric"), [
+    ("Refusal rate", "refusal_rate", "refusal"), ("Truncation rate", "truncation_rate", "truncation")])
+def test_quality_stats_equal_the_raw_check_rows(seeded, title: str, column: str, metric: str) -> None:
+    expected = raw(seeded, f"SELECT avg(flagged) FROM quality_scores FINAL WHERE metric = '{metric}'")[0][0]
+    assert run(seeded, ("quality", title))[0][column] == pytest.approx(expected)
+
+
+def test_quality_checks_equal_the_verdicts_they_were_split_from(seeded) -> None:
+    """Every quality verdict becomes one quality_scores row per check in its evidence, no more."""
+    verdicts = raw(seeded, "SELECT count() FROM detections FINAL WHERE detector = 'quality'")[0][0]
+    per_metric = dict(raw(seeded, "SELECT metric, count() FROM quality_scores FINAL GROUP BY metric"))
+    assert verdicts > 0 and set(per_metric.values()) == {verdicts}
+    assert run(seeded, ("quality", "Answers scored"))[0]["answers"] == verdicts
+
+
+def test_quality_table_shows_the_worse_prompt_versions_refusals(seeded) -> None:
+    rows = run(seeded, ("quality", "Quality by app, model and prompt version"))
+    raw_rates = dict(((a, m, v), r) for a, m, v, r in raw(
+        seeded, "SELECT service_name, request_model, prompt_version, avg(flagged) FROM quality_scores FINAL "
+                "WHERE metric = 'refusal' GROUP BY 1, 2, 3"))
+    assert {(r["app"], r["model"], r["version"]): r["refusal_rate"] for r in rows} == pytest.approx(raw_rates)
+    support = {r["version"]: r["refusal_rate"] for r in rows if (r["app"], r["model"]) == ("support-bot", "gpt-4o-mini")}
+    assert support["v1"] > 2 * support["v2"]  # the seeded worse version stands out
+    assert all(r["format_failure_rate"] is None for r in rows)  # no call declared an output format

@@ -129,11 +129,19 @@ def test_scalar_error_rate_shift_and_state_round_trip(method):
     assert any("error" in fired for fired in rest_a[100:])
 
 
-def test_refusal_phrases():
+def test_refusal_signal_is_the_quality_refusal_classifier():
+    from detectors.quality.detector import cached_model, refusal_eval
+    from detectors.quality.refusal import MODEL_PATH
+
     assert is_refusal("I'm sorry, but I cannot help with that.")
-    assert is_refusal("As an AI language model, I ...")
+    assert is_refusal("Unfortunately, I am unable to assist with hacking into accounts.")
+    # the old opening-phrase list called these refusals: an apology and a disclaimer that answer
+    assert not is_refusal("I'm sorry to hear that your order is late. It will arrive tomorrow.")
+    assert not is_refusal("As an AI language model, I ...")
     assert not is_refusal("Sorry to hear that! Here is a fix: ...")
     assert not is_refusal("The capital of France is Paris.")
+    text = "I won't help with that request."
+    assert is_refusal(text) == refusal_eval(text, cached_model(MODEL_PATH), None).flagged
 
 
 def test_detect_batch_matches_one_by_one_and_embeds_once():

@@ -25,6 +25,9 @@ def unique_settings(bootstrap: str, home: Path, **overrides: Any) -> Settings:
         dead_letter_topic=f"calls-{tag}.dlq",
         consumer_group=f"llmwatch-{tag}",
         batch_within_s=0.2,
+        # The quality detector costs ~3.6x the injection detector's CPU per event: tests that are
+        # about it opt in (test_detection_worker runs all four, as the default worker does).
+        detectors="injection,grounding,drift",
     )
     values.update(overrides)
     return Settings(**values)

@@ -19,7 +19,7 @@ from streams.devtools.generator import Generator
 from streams.devtools.kafka_local import free_port
 from streams.kafka.lag import consumer_lag
 from streams.pipeline.redaction import Redactor
-from streams.pipeline.runners import grounding_runner, injection_runner
+from streams.pipeline.runners import grounding_runner, injection_runner, quality_runner
 from streams.kafka.reader import read_topic
 from streams.kafka.topics import ensure_topics
 from tests.streams.alerting.test_delivery import SECRET, Receiver
@@ -40,7 +40,7 @@ def settings(kafka_bootstrap, tmp_path):
     s = unique_settings(
         kafka_bootstrap, tmp_path, batch_size=500, detect_batch_size=128, results_topic=f"results-{tmp_path.name}",
         drift_reference_size=60, drift_window_size=30, drift_report_interval_s=2.0, alert_interval_s=2.0,
-        canaries="support-bot=CANARY-7f3a9c",
+        canaries="support-bot=CANARY-7f3a9c", detectors="injection,grounding,drift,quality",
     )
     ensure_topics(s)
     return s
@@ -64,7 +64,8 @@ def pure_verdicts(settings, messages, positions) -> dict[tuple[str, str], tuple[
     batch.sort(key=lambda x: (x.partition, x.offset))
     redactor = Redactor.from_names(settings.redact)
     out = {}
-    for runner in (injection_runner(settings, redactor), grounding_runner(settings, redactor)):
+    for runner in (injection_runner(settings, redactor), grounding_runner(settings, redactor),
+                   quality_runner(settings, redactor)):
         for event_id, v in runner.run(batch).verdicts:
             out[(event_id, v.detector)] = (round(v.score, 4), int(v.flagged), v.label)
     return out
@@ -143,6 +144,12 @@ rules:
     assert flagged[("grounding", "ungrounded")] >= 0.8 * sum(
         1 for (e, d) in stored if d == "grounding" and planted[e] == "ungrounded"
     )
+    # Every answered call has its quality checks, one row per check (the quality_scores view).
+    answered = {e for e, d in expected if d == "quality"}  # calls with a response
+    assert len(answered) > 0.9 * len(positions_by_event(settings)) - 1
+    checks = query(settings, "SELECT event_id, groupArray(metric) FROM quality_scores FINAL GROUP BY event_id")
+    assert {e for e, _ in checks} - {"pii-1"} == answered
+    assert all({"refusal", "relevance", "truncation", "degenerate", "language", "pii"} <= set(m) for _, m in checks)
     # Results topic carries one Confluent-Avro message per stored verdict (at least once).
     assert len(results) >= len(stored)
     assert all(r.value[:1] == b"\x00" for r in results)

@@ -1,5 +1,6 @@
 """The real chain: opentelemetry-sdk spans -> OTLP/HTTP -> a real Collector -> kafkaexporter
-(otlp_proto, and otlp_json on a second pipeline) -> the real broker -> the llmwatch worker -> llm_calls.
+(otlp_proto, and otlp_json on a second pipeline) -> the real broker -> the llmwatch worker -> llm_calls;
+and spans whose content travels as log records on the logs topic, joined by trace and span id.
 
 The Collector is built from Go modules on first use (about 2 minutes, then cached); without Go
 the test fails with the fix, it does not skip.
@@ -13,12 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
+from streams.devtools.kafka_local import create_topics
 from streams.devtools.otelcol import CollectorSetupError, LocalCollector, ensure_otelcol
 from streams.kafka.lag import wait_caught_up
 from streams.kafka.topics import ensure_topics
@@ -132,3 +137,95 @@ def test_without_go_the_build_names_the_fix(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("PATH", str(tmp_path))  # no go on it
     with pytest.raises(CollectorSetupError, match="go not found: install Go 1.26"):
         ensure_otelcol(cache_dir=tmp_path / "cache")
+
+
+@pytest.fixture()
+def logs_chain(kafka_bootstrap: str, otelcol_binary: Path, tmp_path: Path) -> Iterator[tuple]:
+    """A Collector sending spans and logs to two topics of 2 partitions each, a worker joining them and
+    publishing its verdicts as OTel evaluation records, and the Collector reading those back
+    (kafka receiver) and exporting them as otlp_json."""
+    tag = tmp_path.name[-8:].replace("_", "")
+    spans, logs, evals = f"otlp-spans-{tag}", f"otlp-logs-{tag}", f"otlp-evals-{tag}"
+    settings = unique_settings(kafka_bootstrap, tmp_path / "home", otlp_topics=spans, otlp_logs_topic=logs,
+                               evaluations_topic=evals, detectors="injection", topic_partitions=2)
+    ensure_topics(settings)
+    create_topics(kafka_bootstrap, {f"{evals}-json": 1})
+    with LocalCollector(kafka_bootstrap, {spans: "otlp_proto"}, logs_topic=logs, relay_logs=(evals, f"{evals}-json"),
+                        binary=otelcol_binary) as collector:
+        worker = WorkerProcess(settings).start()
+        try:
+            yield settings, collector, worker, spans, logs, evals
+        finally:
+            worker.stop()
+
+
+def emit_content_as_logs(collector: LocalCollector, n: int) -> list[tuple[str, str]]:
+    """``n`` chat spans with no content on them; each span's messages go out as a details log
+    record in the span's context (the newer conventions' opt-in content capture)."""
+    provider, t = tracer(collector.traces_url(), "otel-logs")
+    logger_provider = LoggerProvider(resource=Resource.create({"service.name": "otel-logs"}))
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=collector.logs_url(), timeout=10)))
+    logger = logger_provider.get_logger("test-app")
+    ids = []
+    for i in range(n):
+        with t.start_as_current_span("chat gpt-4o") as span:
+            span.set_attributes({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                                 "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 5 + i,
+                                 "gen_ai.usage.output_tokens": 3})
+            logger.emit(event_name="gen_ai.client.inference.operation.details", attributes={
+                "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"type": "text", "content": f"Question {i}?"}]}]),
+                "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": f"Answer {i}."}],
+                                                       "finish_reason": "stop"}])})
+            ids.append((format(span.get_span_context().trace_id, "032x"), format(span.get_span_context().span_id, "016x")))
+    provider.shutdown()
+    logger_provider.shutdown()
+    return ids
+
+
+def test_content_sent_as_log_records_is_joined_to_its_span(logs_chain: tuple) -> None:
+    settings, collector, worker, spans, logs, _ = logs_chain
+    ids = emit_content_as_logs(collector, 6)
+    group = f"{settings.consumer_group}-otlp"
+    for topic in (spans, logs):
+        assert asyncio.run(consume_all(settings.kafka_bootstrap, topic, 1, timeout_s=30)), f"nothing on {topic}"
+    assert asyncio.run(wait_caught_up(settings.kafka_bootstrap, group, [spans, logs], 60, keep_waiting=worker.alive)), \
+        worker.log_text()[-3000:]
+    worker.wait_caught_up(timeout=120)
+    worker.stop()
+    rows = query(settings, "SELECT span_id, trace_id, input_contents, output_text, finish_reason, input_tokens "
+                           "FROM llm_calls ORDER BY input_tokens")
+    assert [(r[0], r[1]) for r in rows] == [(s, t) for t, s in ids]  # each span once, none lost
+    assert [(r[2], r[3], r[4]) for r in rows] == [([f"Question {i}?"], f"Answer {i}.", "stop") for i in range(6)]
+    verdicts = query(settings, "SELECT count() FROM detections FINAL WHERE detector = 'injection'")
+    assert verdicts == [(6,)]  # and the detectors saw the joined content
+
+
+def evaluation_records(messages: list) -> list[dict]:
+    """The log records of otlp_json messages, attributes flattened."""
+    out = []
+    for m in messages:
+        for rl in json.loads(m.value)["resourceLogs"]:
+            service = {a["key"]: a["value"].get("stringValue") for a in rl["resource"]["attributes"]}["service.name"]
+            for sl in rl["scopeLogs"]:
+                for rec in sl["logRecords"]:
+                    attrs = {a["key"]: next(iter(a["value"].values())) for a in rec["attributes"]}
+                    out.append({**attrs, "event": rec.get("eventName"), "trace": rec.get("traceId"), "span": rec.get("spanId"),
+                                "service": service, "scope": sl["scope"]["name"]})
+    return out
+
+
+def test_verdicts_reach_a_collector_as_genai_evaluation_results(logs_chain: tuple) -> None:
+    settings, collector, worker, spans, logs, evals = logs_chain
+    ids = emit_content_as_logs(collector, 3)
+    deadline = time.monotonic() + 120  # the worker loads its model, judges, publishes; the Collector relays
+    while True:
+        records = evaluation_records(asyncio.run(consume_all(settings.kafka_bootstrap, f"{evals}-json", 1, timeout_s=60)))
+        if {(r["trace"], r["span"]) for r in records} >= set(ids) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert {(r["trace"], r["span"]) for r in records} == set(ids), records  # parented to each call's span
+    for r in records:
+        assert (r["event"], r["scope"], r["service"]) == ("gen_ai.evaluation.result", "llmwatch", "otel-logs")
+        assert r["gen_ai.evaluation.name"] == "llmwatch.injection"
+        assert 0.0 <= r["gen_ai.evaluation.score.value"] <= 1.0 and r["gen_ai.evaluation.score.label"] in ("pass", "flagged")
+        assert r["llmwatch.event_id"] == f"otlp-{r['trace']}-{r['span']}" and r["gen_ai.evaluation.explanation"]

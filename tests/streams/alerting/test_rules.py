@@ -1,6 +1,8 @@
 """Rule YAML validation (errors name the line) and each rule kind's SQL on seeded chDB data."""
 from __future__ import annotations
 
+import json
+
 import textwrap
 import time
 import uuid
@@ -40,7 +42,7 @@ def errors_of(text: str, **kw: Any) -> list[str]:
 
 def test_example_file_loads() -> None:
     rules = AlertRules.load(EXAMPLE, env={"LLMWATCH_ALERT_SECRET": "hush-123"})
-    assert {r.kind for r in rules.rules} == {"flagged_rate", "drift", "error_rate", "latency_p95",
+    assert {r.kind for r in rules.rules} == {"flagged_rate", "quality_rate", "drift", "error_rate", "latency_p95",
                                              "cost_per_hour", "rollout_regression"}
     assert rules.channels["oncall"].secret == "hush-123" and "hush-123" not in repr(rules.channels["oncall"])
 
@@ -52,7 +54,7 @@ def test_good_rules_parse_with_defaults() -> None:
 
 def test_unknown_kind_names_the_line_and_the_fix() -> None:
     assert errors_of(GOOD.replace("kind: flagged_rate", "kind: flaged_rate")) == [
-        "alerts.yaml line 7: rule 'injections': unknown kind 'flaged_rate'; expected one of: flagged_rate, drift, "
+        "alerts.yaml line 7: rule 'injections': unknown kind 'flaged_rate'; expected one of: flagged_rate, quality_rate, drift, "
         "error_rate, latency_p95, cost_per_hour, rollout_regression (did you mean 'flagged_rate'?)"
     ]
 
@@ -133,6 +135,18 @@ def seed_detections(client: Any, service: str, n: int, *, flagged: int = 0, dete
                                                    "request_model", "prompt_version"])
 
 
+def seed_quality(client: Any, service: str, n: int, *, flagged: int = 0, metric: str = "refusal",
+                 version: str = "v1", at: float = -60.0, model: str = "gpt-x") -> None:
+    """Quality verdicts as the detector stores them; the quality_scores view splits out ``metric``."""
+    def evidence(bad: bool) -> str:
+        return json.dumps({"evaluations": {metric: {"score": 0.9 if bad else 0.1, "label": "bad" if bad else "ok",
+                                                    "explanation": "test", "flagged": bad}}})
+    rows = [[uuid.uuid4().hex, "quality", 1 if i < flagged else 0, evidence(i < flagged), _ts(at + i * 0.01), service,
+             model, version] for i in range(n)]
+    client.insert("detections", rows, column_names=["event_id", "detector", "flagged", "evidence", "timestamp",
+                                                   "service_name", "request_model", "prompt_version"])
+
+
 def seed_drift(client: Any, service: str, drifted: int, signal: str = "latency", at: float = -60.0) -> None:
     client.insert("drift_reports", [[uuid.uuid4().hex, service, "gpt-x", "v1", signal, drifted, 0.001, _ts(at)]],
                   column_names=["report_id", "service_name", "request_model", "prompt_version", "signal",
@@ -149,6 +163,10 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     seed_detections(client, "good", 20, flagged=0)
     seed_detections(client, "bad", 20, flagged=10)
     seed_detections(client, "few", 3, flagged=3)  # below min_events
+    seed_quality(client, "good", 20, flagged=1)
+    seed_quality(client, "good", 20, flagged=15, metric="truncation")  # another check: not refusal's business
+    seed_quality(client, "bad", 20, flagged=10)
+    seed_quality(client, "few", 3, flagged=3)
     seed_drift(client, "good", 0)
     seed_drift(client, "good", 1, at=-3 * 3600)  # drifted, but long ago
     seed_drift(client, "bad", 1)
@@ -158,6 +176,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         ("rollout-better", {"errors": 5, "latency": 300.0}, {"errors": 0, "latency": 200.0}),
         ("rollout-equal", {}, {}),
         ("rollout-slow", {"latency": 100.0}, {"latency": 200.0}),
+        ("rollout-refuses", {}, {}),
     ]:
         seed_calls(client, service, 20, version="v1", at=-3000, **old)
         seed_calls(client, service, 20, version="v2", at=-600, **new)
@@ -165,6 +184,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     seed_detections(client, "rollout-worse", 20, version="v2", at=-600, flagged=8)
     seed_detections(client, "rollout-better", 20, version="v1", at=-3000, flagged=8)
     seed_detections(client, "rollout-better", 20, version="v2", at=-600)
+    seed_quality(client, "rollout-refuses", 20, version="v1", at=-3000, flagged=1)
+    seed_quality(client, "rollout-refuses", 20, version="v2", at=-600, flagged=6)
     yield client
     client.close()
 
@@ -183,6 +204,7 @@ def rule_of(yaml_rule: str) -> Rule:
     "{name: r, kind: latency_p95, threshold_ms: 1000, window: 5m}",
     "{name: r, kind: cost_per_hour, threshold_usd: 100, window: 5m}",
     "{name: r, kind: drift, window: 5m}",
+    "{name: r, kind: quality_rate, metric: refusal, threshold: 0.1, window: 5m}",
 ])
 def test_kind_fires_on_bad_data_only(seeded: Any, yaml_rule: str) -> None:
     seen = firing_by_service(rule_of(yaml_rule), seeded)
@@ -207,13 +229,31 @@ def test_rollout_regression_fires_for_a_worse_new_version_only(seeded: Any) -> N
     rule = rule_of("{name: r, kind: rollout_regression, window: 1h, min_events: 10}")
     observations = {o.key["service_name"]: o for o in evaluate(rule, seeded, NOW)}
     assert {s: o.firing for s, o in observations.items()} == {
-        "rollout-worse": True, "rollout-better": False, "rollout-equal": False, "rollout-slow": True}
+        "rollout-worse": True, "rollout-better": False, "rollout-equal": False, "rollout-slow": True,
+        "rollout-refuses": True}
     worse = observations["rollout-worse"]
     assert worse.key == {"service_name": "rollout-worse", "request_model": "gpt-x", "prompt_version": "v2"}
     assert worse.details["baseline_version"] == "v1"
     assert {(r["metric"], r.get("detector")) for r in worse.details["regressions"]} == {
         ("error_rate", None), ("flagged_rate", "injection")}
     assert [r["metric"] for r in observations["rollout-slow"].details["regressions"]] == ["latency_p95"]
+    refuses = observations["rollout-refuses"]  # 5% -> 30% refusals: the check, and the detector's any-flag rate
+    assert {(r["metric"], r.get("check") or r.get("detector")) for r in refuses.details["regressions"]} == {
+        ("quality_rate", "refusal"), ("flagged_rate", "quality")}
+    assert "quality_rate[refusal] 0.05 -> 0.3" in refuses.summary
+
+
+def test_quality_rate_names_a_known_check() -> None:
+    assert errors_of("rules:\n  - {name: q, kind: quality_rate, metric: refusals, threshold: 0.1}\n") == [
+        "alerts.yaml line 2: rule 'q': unknown quality metric 'refusals'; expected one of: refusal, relevance, "
+        "truncation, degenerate, format, language, pii (did you mean 'refusal'?)"]
+
+
+def test_quality_metrics_are_the_detectors_checks() -> None:
+    from detectors.quality import CHECKS
+    from streams.alerting.rules import QUALITY_METRICS
+
+    assert QUALITY_METRICS == CHECKS
 
 
 def test_rollout_margins_are_configurable(seeded: Any) -> None:
