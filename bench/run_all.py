@@ -19,6 +19,7 @@ BENCHES = {
     "scale": ["bench_scale.py"],
     "repartition": ["bench_repartition.py"],
     "otlp": ["bench_otlp.py"],
+    "quality_share": ["bench_quality_share.py"],
     "dashboards": ["bench_dashboards.py"],
     "regex": ["bench_regex.py"],
 }
@@ -27,6 +28,7 @@ QUICK_ARGS = {
     "scale": ["--events", "600", "--workers", "1,2"],
     "dashboards": ["--rows", "1000000"],
     "detectors": ["--n", "100"],
+    "quality_share": ["--n", "128", "--repeats", "1"],
     "pipeline": ["--warmup", "300", "--events", "500", "--latency-seconds", "20", "--variants", "1"],
 }
 

@@ -5,7 +5,7 @@ import importlib
 
 import typer
 
-MODULES = ("eval", "dev", "demo", "worker", "generate", "dashboards", "report", "replay")
+MODULES = ("eval", "dev", "demo", "worker", "generate", "dashboards", "report", "replay", "prompts")
 
 
 def register_all(app: typer.Typer) -> None:

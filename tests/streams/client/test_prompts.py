@@ -1,0 +1,157 @@
+"""The prompt registry in git: versions, labels and A/B arms, the SDK's fallback, lint, the CLI."""
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from streams.cli import app
+from streams.client.prompt_files import PromptError, PromptFile
+from streams.client.prompt_lint import lint
+from streams.client.prompt_registry import PromptRegistry, pick
+from streams.client.prompts import LABEL_ATTRIBUTE, PromptClient
+
+ROOT = Path(__file__).resolve().parents[3]
+GOOD = """---
+model: openai/gpt-4o-mini
+config: {temperature: 0.2}
+input:
+  schema:
+    question: string
+---
+{{role "system"}}
+You are a helpful support agent.
+{{role "user"}}
+{{question}}
+"""
+WORSE = GOOD.replace("You are a helpful support agent.", "Answer.")
+runner = CliRunner()
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=Ada", "-c", "user.email=ada@example.com", *args], cwd=repo, check=True,
+                   capture_output=True)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A git repo whose prompts/ has two committed versions of 'support'."""
+    root = tmp_path / "prompts"
+    root.mkdir()
+    git(tmp_path, "init", "-q")
+    (root / "support.prompt").write_text(GOOD)
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "first support prompt")
+    (root / "support.prompt").write_text(WORSE)
+    git(tmp_path, "commit", "-q", "-am", "shorter system prompt")
+    return root
+
+
+def versions() -> tuple[str, str]:
+    return PromptFile.parse("support", GOOD).version, PromptFile.parse("support", WORSE).version
+
+
+def test_the_version_ignores_line_endings_key_order_and_yaml_style() -> None:
+    crlf = GOOD.replace("\n", "\r\n")
+    reordered = GOOD.replace("model: openai/gpt-4o-mini\nconfig: {temperature: 0.2}\n",
+                             "config:\n  temperature: 0.2\nmodel: openai/gpt-4o-mini\n")
+    assert {PromptFile.parse("support", s).version for s in (GOOD, crlf, reordered, GOOD + "\n\n")} == {versions()[0]}
+    assert versions()[0] != versions()[1]  # a changed template is a new version
+    assert PromptFile.parse("support", GOOD.replace("0.2", "0.3")).version != versions()[0]  # so is a changed config
+
+
+def test_ab_arms_follow_the_weights_and_stay_with_their_key() -> None:
+    split = {"a" * 10: 90, "b" * 10: 10}
+    arms = Counter(pick(split, f"user-{i}") for i in range(10_000))
+    assert 0.08 < arms["b" * 10] / 10_000 < 0.12
+    assert all(pick(split, f"user-{i}") == pick(split, f"user-{i}") for i in range(100))
+    assert pick("abc", None) == "abc"
+
+
+def test_history_versions_labels_and_rollback(repo: Path) -> None:
+    good, worse = versions()
+    registry = PromptRegistry(repo)
+    assert [p.version for _, p in registry.history("support")] == [worse, good]
+    assert registry.version("support", good[:7]).template.startswith('{{role "system"}}\nYou are a helpful')
+    registry.set_label("support", "production", good)
+    git(repo.parent, "add", "-A")
+    git(repo.parent, "commit", "-q", "-m", "production: good")
+    registry.set_label("support", "production", worse)  # the rollout
+    git(repo.parent, "commit", "-q", "-am", "production: worse")
+    client = PromptClient(repo, ttl_s=0)
+    assert client.load("support", key="u1").version == worse
+    result = runner.invoke(app, ["prompts", "rollback", "support", "--root", str(repo)])
+    assert result.exit_code == 0, result.output
+    assert f"{worse} -> {good}" in result.output
+    loaded = client.load("support", key="u1")
+    event = loaded.stamp({"event_id": "e1"})
+    assert (event["prompt_name"], event["prompt_version"], event["attributes"][LABEL_ATTRIBUTE]) == ("support", good, "production")
+
+
+def test_a_split_label_gives_each_key_its_arm(repo: Path) -> None:
+    good, worse = versions()
+    result = runner.invoke(app, ["prompts", "label", "support", "canary", f"{good[:7]}:50,{worse[:7]}:50", "--root", str(repo)])
+    assert result.exit_code == 0, result.output
+    client = PromptClient(repo)
+    seen = Counter(client.load("support", "canary", key=f"k{i}").version for i in range(400))
+    assert set(seen) == {good, worse} and min(seen.values()) > 150
+
+
+def test_the_sdk_serves_the_last_good_version_when_the_registry_breaks(repo: Path) -> None:
+    PromptRegistry(repo).set_label("support", "production", versions()[1])
+    client = PromptClient(repo, ttl_s=0)
+    first = client.load("support")
+    (repo / "labels.yaml").write_text("support: [not, a, mapping\n")  # a broken deploy
+    (repo / "support.prompt").unlink()
+    again = client.load("support")
+    assert again.version == first.version and client.fallbacks["support"] == 1
+    with pytest.raises(PromptError, match="never loaded before"):
+        client.load("support", label="staging")
+
+
+def test_render_names_a_missing_variable() -> None:
+    prompt = PromptFile.parse("support", GOOD)
+    assert [m.role for m in prompt.render({"question": "Where is my order?"})] == ["system", "user"]
+    with pytest.raises(PromptError, match="needs variable\\(s\\) question"):
+        prompt.render({})
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), [
+    ("yaml", "---\nmodel: [unclosed\n---\nhi\n", "bad.prompt:2: bad.prompt line 2: not valid YAML"),
+    ("shape", "---\nmodel: 3\n---\nhi\n", "bad.prompt:2: front matter 'model' must be a string"),
+    ("syntax", "---\nmodel: m\n---\n{{#if x}} never closed\n", "bad.prompt:4: template does not compile"),
+    ("undeclared", "---\ninput: {schema: {a: string}}\n---\n{{a}}\n{{b}}\n", "bad.prompt:5: variable 'b' is used but not declared"),
+    ("unused", "---\ninput: {schema: {a: string, c: string}}\n---\n{{a}}\n", "bad.prompt:2: input 'c' is declared but the template never uses it"),
+])
+def test_lint_names_file_and_line(tmp_path: Path, name: str, text: str, expected: str) -> None:
+    (tmp_path / "bad.prompt").write_text(text)
+    problems = lint(tmp_path)
+    assert len(problems) == 1 and expected in problems[0], problems
+
+
+def test_lint_finds_labels_that_point_nowhere(repo: Path) -> None:
+    (repo / "labels.yaml").write_text("support:\n  production: 0123456789\nghost:\n  production: abcdef0123\n")
+    problems = lint(repo)
+    assert any("labels.yaml:2: label 'production' of 'support' points at version '0123456789'" in p for p in problems), problems
+    assert any("labels.yaml:3: labels for unknown prompt 'ghost'" in p for p in problems), problems
+    result = runner.invoke(app, ["prompts", "lint", "--root", str(repo)])
+    assert result.exit_code == 1 and "ghost" in result.output
+
+
+def test_show_log_and_diff(repo: Path) -> None:
+    good, worse = versions()
+    shown = runner.invoke(app, ["prompts", "show", f"support@{good[:8]}", "--root", str(repo)])
+    assert shown.exit_code == 0 and "You are a helpful support agent." in shown.output
+    log = runner.invoke(app, ["prompts", "log", "support", "--root", str(repo)])
+    assert log.exit_code == 0 and good in log.output and worse in log.output and "Ada" in log.output
+    diff = runner.invoke(app, ["prompts", "diff", "support", good, worse, "--root", str(repo)])
+    assert "-You are a helpful support agent." in diff.output and "+Answer." in diff.output
+    missing = runner.invoke(app, ["prompts", "show", "support@nolabel", "--root", str(repo)])
+    assert missing.exit_code == 1 and "has no label 'nolabel'" in " ".join(missing.output.split())
+
+
+def test_the_repositorys_own_prompts_lint_clean() -> None:
+    assert lint(ROOT / "prompts") == []
