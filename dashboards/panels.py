@@ -520,6 +520,19 @@ ORDER BY version""", ("version", "calls", "error_rate", "p50_ms", "p95_ms", "p99
         PanelSpec("Answers with a quality flag: A vs B", "timeseries",
                   ab_series("sum(flagged) / sum(checks) AS flagged_rate", _AB_DET, " AND detector = 'quality'"),
                   ("time", "prompt_version", "flagged_rate"), interval=MINUTE, unit="percentunit"),
+        PanelSpec("Published prompt versions", "table", """
+SELECT v.name AS prompt, v.version AS version, v.model AS model, arrayStringConcat(v.labels, ', ') AS labels,
+    v.author AS author, v.committed_at AS committed, ifNull(c.calls, 0) AS calls
+FROM prompt_versions AS v FINAL
+LEFT JOIN (
+    SELECT prompt_version, sum(calls) AS calls
+    FROM llm_calls_1m
+    WHERE $__timeFilter(minute) AND service_name IN (${app:singlequote})
+    GROUP BY prompt_version
+) AS c ON c.prompt_version = v.version
+ORDER BY prompt, committed DESC""", ("prompt", "version", "model", "labels", "author", "committed", "calls"), "table", 24, 8,
+                  description="Every version `llmwatch prompts publish` wrote to llm.prompts, its labels, and the calls "
+                              "stamped with it in the range (apps stamp prompt_version with the SDK)."),
     ),
 )
 

@@ -244,6 +244,18 @@ FROM (
 """
 
 
+def prompt_versions_sql(start_ms: int) -> str:
+    """``INSERT INTO prompt_versions``: one published version per route's prompt version."""
+    names = {"support-bot": "support_agent", "rag-search": "docs_qa", "code-assist": "code_helper"}
+    rows = sorted({(names[app], version, model) for app, model, version, _ in ROUTES})
+    values = ", ".join(
+        f"('{name}', '{version}', '{model}', 'Answer: {{{{question}}}}', '{{}}', '{{}}', 'seed', 'c0ffee{i}', "
+        f"fromUnixTimestamp64Milli(toInt64({start_ms + i * 60_000}), 'UTC'), ['production'], now64(3))"
+        for i, (name, version, model) in enumerate(rows))
+    return ("INSERT INTO prompt_versions (name, version, model, template, config, front_matter, author, commit, "
+            f"committed_at, labels, published_at) VALUES {values}")
+
+
 def drift_sql(start_ms: int, span_ms: int, every_s: int = 600) -> str:
     """``INSERT INTO drift_reports SELECT``: one report per key and signal every ``every_s`` seconds."""
     keys = [r[:3] for r in ROUTES]
@@ -286,6 +298,7 @@ def seed(client: Client, rows: int, end: dt.datetime, hours: float = 24.0) -> Se
     client.command(calls_sql(rows, start_ms, span_ms - 1000))
     client.command(detections_sql())
     client.command(quality_sql())
+    client.command(prompt_versions_sql(start_ms))
     client.command(drift_sql(start_ms, span_ms))
     count = lambda table: int(client.query(f"SELECT count() FROM {table}").result_rows[0][0])  # noqa: E731
     return SeedSummary(count("llm_calls"), count("detections"), count("drift_reports"), start, end)

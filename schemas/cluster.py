@@ -45,7 +45,8 @@ SHARDING_KEYS: dict[str, str] = {
     "llm_calls": "cityHash64(event_id)",  # replays and producer re-sends carry the same event_id
     "detections": "cityHash64(event_id)",  # co-sharded with llm_calls: an event's verdicts next to its call
     "quality_scores": "cityHash64(event_id)",  # split from detections: next to the call's verdict
-    "drift_reports": "cityHash64(report_id)",  # a re-emitted report replaces itself on its shard
+    "drift_reports": "cityHash64(report_id)",
+    "prompt_versions": "cityHash64(name, version)",  # a re-publish replaces its row on its shard  # a re-emitted report replaces itself on its shard
     "alerts": "cityHash64(notification_id)",  # every revision of a notification on one shard
     "alert_deliveries": "cityHash64(notification_id)",  # next to the notification they deliver
 }

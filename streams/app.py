@@ -38,6 +38,7 @@ AGENTS: tuple[AgentSpec, ...] = (
     AgentSpec("drift", frozenset({_ALL, _DETECT}), detector="drift"),
     AgentSpec("quality", frozenset({_ALL, _DETECT}), detector="quality"),
     AgentSpec("store", frozenset({_STORE})),
+    AgentSpec("prompts", frozenset({_ALL, _STORE})),  # prompt versions -> prompt_versions
     AgentSpec("alerts", frozenset({_ALL, _STORE})),
     AgentSpec("observability", frozenset({_ALL, _INGEST, _DETECT, _STORE})),
 )

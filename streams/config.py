@@ -61,6 +61,7 @@ class Settings:
     detect_batch_size: int = 256  # LLMWATCH_DETECT_BATCH_SIZE: events per detector batch
     detect_within_s: float = 0.1  # LLMWATCH_DETECT_WITHIN_S: longest wait to fill a detector batch
     results_topic: str = "llm.detections"  # LLMWATCH_RESULTS_TOPIC ("" = do not publish)
+    prompts_topic: str = "llm.prompts"  # LLMWATCH_PROMPTS_TOPIC: compacted topic `llmwatch prompts publish` writes ("" = off)
     evaluations_topic: str = ""  # LLMWATCH_EVALUATIONS_TOPIC: verdicts as OTel gen_ai.evaluation.result logs (otlp_proto), e.g. "otlp_evaluations" ("" = off)
     drift_reports_topic: str = "llm.drift_reports"  # LLMWATCH_DRIFT_REPORTS_TOPIC: detect -> store
     drift_report_interval_s: float = 60.0  # LLMWATCH_DRIFT_REPORT_INTERVAL_S
@@ -104,6 +105,7 @@ class Settings:
         "detect_batch_size": "LLMWATCH_DETECT_BATCH_SIZE",
         "detect_within_s": "LLMWATCH_DETECT_WITHIN_S",
         "results_topic": "LLMWATCH_RESULTS_TOPIC",
+        "prompts_topic": "LLMWATCH_PROMPTS_TOPIC",
         "evaluations_topic": "LLMWATCH_EVALUATIONS_TOPIC",
         "drift_reports_topic": "LLMWATCH_DRIFT_REPORTS_TOPIC",
         "drift_report_interval_s": "LLMWATCH_DRIFT_REPORT_INTERVAL_S",

@@ -10,7 +10,8 @@ version, or to a weighted split for an A/B test::
 
 An arm is chosen deterministically from a key the caller passes (a user or session id), so one
 user keeps one arm. ``rollback`` moves a label to the value it had before its current one, read
-from the history of ``labels.yaml`` (the working tree first, then its commits).
+from ``labels.log.jsonl`` (every move ``label`` and ``rollback`` made), else from the history of
+``labels.yaml`` (the working tree first, then its commits).
 
 >>> pick({"a": 90, "b": 10}, "user-1") == pick({"a": 90, "b": 10}, "user-1")
 True
@@ -18,7 +19,9 @@ True
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -28,6 +31,9 @@ import yaml
 from streams.client.prompt_files import PromptError, PromptFile, load_yaml
 
 LABELS_FILE = "labels.yaml"
+#: Every label move ``set_label`` makes, one JSON line each (commit it with labels.yaml): rollback
+#: reads the value a label had before from here, then from the history of labels.yaml.
+LABEL_LOG = "labels.log.jsonl"
 Target = str | dict[str, int]  # a version, or version -> weight
 
 
@@ -96,6 +102,17 @@ class PromptRegistry:
                 return prompt
         raise PromptError(f"prompt {name!r} has no version {version!r} in the working tree or git history")
 
+    def versions(self, name: str) -> list[tuple[PromptFile, Commit | None]]:
+        """Every distinct version of ``name``, oldest first; the working tree's, if uncommitted, last
+        (with no commit)."""
+        seen: dict[str, tuple[PromptFile, Commit | None]] = {}
+        for commit, prompt in reversed(list(self.history(name))):
+            seen.setdefault(prompt.version, (prompt, commit))
+        if self.path(name).is_file():
+            current = self.current(name)
+            seen.setdefault(current.version, (current, None))
+        return list(seen.values())
+
     # ------------------------------------------------------------------ labels
     def labels(self) -> dict[str, dict[str, Target]]:
         return _parse_labels(self._labels_text(None))
@@ -108,21 +125,40 @@ class PromptRegistry:
         return self.version(name, pick(targets[label], key))
 
     def set_label(self, name: str, label: str, target: Target) -> None:
-        """Point ``label`` at ``target`` in labels.yaml (the file keeps its other entries)."""
+        """Point ``label`` at ``target`` in labels.yaml (the file keeps its other entries) and log the move."""
         labels = self.labels()
-        labels.setdefault(name, {})[label] = target
+        before = labels.setdefault(name, {}).get(label)
+        labels[name][label] = target
         (self.root / LABELS_FILE).write_text(yaml.safe_dump(labels, sort_keys=True), encoding="utf-8")
+        move = {"name": name, "label": label, "from": before, "to": target, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        with open(self.root / LABEL_LOG, "a", encoding="utf-8") as log:
+            log.write(json.dumps(move, sort_keys=True) + "\n")
 
     def previous_target(self, name: str, label: str) -> Target:
         """What ``label`` pointed at before its current value: the newest older value in history."""
         current = self.labels().get(name, {}).get(label)
         if current is None:
             raise PromptError(f"prompt {name!r} has no label {label!r} to roll back")
+        for move in reversed(self._moves()):
+            if (move.get("name"), move.get("label"), move.get("to")) == (name, label, current) and move.get("from") is not None:
+                return move["from"]
         for commit in self._log(self.root / LABELS_FILE):
             older = _parse_labels(self._labels_text(commit.sha)).get(name, {}).get(label)
             if older is not None and older != current:
                 return older
         raise PromptError(f"label {label!r} of {name!r} has no earlier value in the history of {LABELS_FILE}")
+
+    def _moves(self) -> list[dict[str, Any]]:
+        path = self.root / LABEL_LOG
+        if not path.is_file():
+            return []
+        moves = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                moves.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a hand-edited line: the git history still answers
+        return moves
 
     # ------------------------------------------------------------------ git
     def _git(self, *args: str) -> str | None:
@@ -149,6 +185,21 @@ class PromptRegistry:
             path = self.root / LABELS_FILE
             return path.read_text(encoding="utf-8") if path.is_file() else ""
         return self._show(sha, self.root / LABELS_FILE) or ""
+
+
+def labels_of(version: str, targets: Mapping[str, Target]) -> list[str]:
+    """The labels pointing at ``version``: ``production``, or ``staging:10`` for an arm of a split.
+
+    >>> labels_of("a1", {"production": "a1", "staging": {"a1": 90, "b2": 10}, "canary": "b2"})
+    ['production', 'staging:90']
+    """
+    out = []
+    for label, target in sorted(targets.items()):
+        if target == version:
+            out.append(label)
+        elif isinstance(target, Mapping) and version in target:
+            out.append(f"{label}:{target[version]}")
+    return out
 
 
 def _parse_labels(text: str) -> dict[str, dict[str, Target]]:

@@ -7,7 +7,9 @@ and stamp the events it produced with its name, version and label.
 >>> messages = p.render(question="Where is my order?")                    # doctest: +SKIP
 >>> producer.send(p.stamp({"event_id": ..., "output_text": answer, ...})) # doctest: +SKIP
 
-Loaded prompts are cached in the process for ``ttl_s``. When the registry cannot be read (files
+With ``follow=PromptFollower(bootstrap)`` (started), labels and versions published to the
+``llm.prompts`` topic win over the bundled files, so a rollback reaches running apps within
+seconds of ``llmwatch prompts publish``. Loaded prompts are cached in the process for ``ttl_s``. When the registry cannot be read (files
 gone, a broken labels.yaml, git missing), :meth:`PromptClient.load` never raises into the app if
 it served that prompt and label before: it returns the last good version and counts it in
 :attr:`PromptClient.fallbacks`.
@@ -23,7 +25,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from streams.client.prompt_files import Message, PromptError, PromptFile
-from streams.client.prompt_registry import PromptRegistry
+from streams.client.prompt_follow import PromptFollower
+from streams.client.prompt_registry import PromptRegistry, pick
 
 log = logging.getLogger(__name__)
 LABEL_ATTRIBUTE = "gen_ai.prompt.label"
@@ -65,8 +68,9 @@ class Prompt:
 class PromptClient:
     """Loads prompts from a registry folder, with a cache and a last-good fallback."""
 
-    def __init__(self, root: str | Path = "prompts", ttl_s: float = 30.0) -> None:
+    def __init__(self, root: str | Path = "prompts", ttl_s: float = 30.0, follow: PromptFollower | None = None) -> None:
         self.registry = PromptRegistry(root)
+        self.follow = follow  # labels and versions published to llm.prompts win over the bundled files
         self.ttl_s = ttl_s
         self.fallbacks: Counter[str] = Counter()  # prompt name -> loads served from the last good version
         self._cache: dict[tuple[str, str, str], tuple[float, PromptFile]] = {}
@@ -82,13 +86,23 @@ class PromptClient:
             if hit is not None and now - hit[0] < self.ttl_s:
                 return Prompt(hit[1], "" if version else label)
         try:
-            found = self.registry.version(name, version) if version else self.registry.resolve(name, label, key)
+            found = self._resolve(name, label, key, version)
         except (PromptError, OSError, ValueError) as exc:
             return self._fallback(name, label, version, exc)
         with self._lock:
             self._cache[wanted] = (now, found)
             self._last_good[(name, version or label)] = found
         return Prompt(found, "" if version else label)
+
+    def _resolve(self, name: str, label: str, key: str | None, version: str | None) -> PromptFile:
+        live = self.follow
+        if version:
+            return (live.version(name, version) if live else None) or self.registry.version(name, version)
+        target = live.target(name, label) if live else None
+        if target is None:
+            return self.registry.resolve(name, label, key)
+        chosen = pick(target, key)
+        return live.version(name, chosen) or self.registry.version(name, chosen)  # type: ignore[union-attr]
 
     def _fallback(self, name: str, label: str, version: str | None, exc: Exception) -> Prompt:
         with self._lock:

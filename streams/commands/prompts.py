@@ -1,4 +1,4 @@
-"""``llmwatch prompts lint|list|show|log|diff|label|rollback``: the prompt registry kept in git.
+"""``llmwatch prompts lint|list|show|log|diff|label|rollback|publish``: the prompt registry kept in git.
 
 Prompts live in ``prompts/<name>.prompt`` (Dotprompt) beside ``prompts/labels.yaml``; see
 :mod:`streams.client.prompt_registry`. ``label`` and ``rollback`` edit labels.yaml: commit it
@@ -6,7 +6,10 @@ Prompts live in ``prompts/<name>.prompt`` (Dotprompt) beside ``prompts/labels.ya
 """
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import difflib
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -17,7 +20,8 @@ from rich.table import Table
 
 from streams.client.prompt_files import PromptError
 from streams.client.prompt_lint import lint
-from streams.client.prompt_registry import PromptRegistry, Target
+from streams.client.prompt_registry import PromptRegistry, Target, labels_of
+from streams.pipeline.prompt_messages import labels_message, version_message
 
 prompts_app = typer.Typer(no_args_is_help=True, help="Prompt versions in git: lint, inspect, label, roll back.")
 ROOT = typer.Option(Path("prompts"), "--root", help="the prompts folder")
@@ -125,6 +129,56 @@ def rollback_command(name: str, label: str = typer.Option("production", help="th
     except PromptError as exc:
         _fail(str(exc))
     out.print(f"{name}: {label} {_show_target(now)} -> {_show_target(before)} (commit prompts/labels.yaml to ship it)")
+
+
+@prompts_app.command("publish")
+def publish_command(root: Path = ROOT,
+                    kafka: str = typer.Option("127.0.0.1:9092", envvar="LLMWATCH_KAFKA", help="bootstrap servers"),
+                    topic: str = typer.Option("llm.prompts", envvar="LLMWATCH_PROMPTS_TOPIC", help="the compacted prompts topic")) -> None:
+    """Write every version and each prompt's labels to the prompts topic (run in CI after a merge)."""
+    problems = lint(root)
+    if problems:
+        for problem in problems:
+            out.print(problem, highlight=False)
+        _fail("fix the problems above before publishing (llmwatch prompts lint)")
+    from streams.devtools.kafka_local import create_topics, run_sync
+
+    messages = publish_messages(PromptRegistry(root), int(time.time() * 1000))
+    try:
+        create_topics(kafka, {topic: 1}, configs={topic: {"cleanup.policy": "compact"}})
+        run_sync(_produce(kafka, topic, messages))
+    except Exception as exc:
+        _fail(f"cannot publish to {topic} at {kafka}: {exc} (is Kafka up? set --kafka or LLMWATCH_KAFKA)")
+    versions = sum(1 for key, _ in messages if key.startswith(b"version:"))
+    out.print(f"published {versions} version(s) of {len(PromptRegistry(root).names())} prompt(s) and their labels to {topic}")
+
+
+def publish_messages(registry: PromptRegistry, now_ms: int) -> list[tuple[bytes, bytes]]:
+    """The version and labels messages of every prompt under ``registry``."""
+    labels = registry.labels()
+    messages = []
+    for name in registry.names():
+        targets = labels.get(name, {})
+        for prompt, commit in registry.versions(name):
+            committed_ms = int(dt.datetime.fromisoformat(commit.date).timestamp() * 1000) if commit else now_ms
+            messages.append(version_message(
+                name, prompt.version, prompt.front, prompt.template, author=commit.author if commit else "",
+                commit=commit.sha if commit else "", committed_at_ms=committed_ms, labels=labels_of(prompt.version, targets),
+                now_ms=now_ms))
+        messages.append(labels_message(name, targets, now_ms))
+    return messages
+
+
+async def _produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=8 * 1024 * 1024)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value=value, key=key) for key, value in messages]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
 
 
 def _ref(registry: PromptRegistry, name: str, ref: str):

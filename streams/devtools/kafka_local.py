@@ -419,8 +419,10 @@ async def _has_broker(bootstrap: str) -> bool:
             await admin.close()
 
 
-async def create_topics_async(bootstrap: str, topics: dict[str, int], timeout: float = 30.0) -> None:
-    """Create ``topics`` (name -> partitions, replication factor 1); existing topics are fine."""
+async def create_topics_async(bootstrap: str, topics: dict[str, int], timeout: float = 30.0,
+                              configs: dict[str, dict[str, str]] | None = None) -> None:
+    """Create ``topics`` (name -> partitions, replication factor 1, ``configs[name]`` if given);
+    existing topics are fine (and keep their configs)."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError, for_code
 
@@ -430,7 +432,8 @@ async def create_topics_async(bootstrap: str, topics: dict[str, int], timeout: f
         pending = dict(topics)
         deadline = time.monotonic() + timeout
         while pending:
-            response = await admin.create_topics([NewTopic(n, p, 1) for n, p in pending.items()])
+            response = await admin.create_topics([NewTopic(n, p, 1, topic_configs=(configs or {}).get(n, {}))
+                                                  for n, p in pending.items()])
             for name, code, *rest in response.topic_errors:
                 if code == 0 or code == TopicAlreadyExistsError.errno:
                     pending.pop(name, None)
@@ -444,9 +447,10 @@ async def create_topics_async(bootstrap: str, topics: dict[str, int], timeout: f
         await admin.close()
 
 
-def create_topics(bootstrap: str, topics: dict[str, int], timeout: float = 30.0) -> None:
+def create_topics(bootstrap: str, topics: dict[str, int], timeout: float = 30.0,
+                  configs: dict[str, dict[str, str]] | None = None) -> None:
     """Sync wrapper of :func:`create_topics_async`; safe to call inside a running event loop."""
-    run_sync(create_topics_async(bootstrap, topics, timeout))
+    run_sync(create_topics_async(bootstrap, topics, timeout, configs))
 
 
 # --------------------------------------------------------------------------- dev CLI state

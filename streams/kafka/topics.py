@@ -9,6 +9,8 @@ def topic_partitions(settings: Settings) -> dict[str, int]:
     topics = {settings.calls_topic: settings.topic_partitions, settings.dead_letter_topic: 1}
     for topic in filter(None, (*(t.strip() for t in settings.otlp_topics.split(",")), settings.otlp_logs_topic)):
         topics.setdefault(topic, settings.topic_partitions)  # the Collector's kafkaexporter writes here
+    if settings.prompts_topic:  # compacted (topic_configs): every version and each prompt's labels
+        topics[settings.prompts_topic] = 1
     if settings.evaluations_topic:  # read by a Collector's kafkareceiver
         topics[settings.evaluations_topic] = settings.topic_partitions
     if settings.results_topic:
@@ -18,8 +20,13 @@ def topic_partitions(settings: Settings) -> dict[str, int]:
     return topics
 
 
+def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
+    """Topic name -> configs to create it with."""
+    return {settings.prompts_topic: {"cleanup.policy": "compact"}} if settings.prompts_topic else {}
+
+
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
     """Create missing topics (existing ones are left as they are)."""
     from streams.devtools.kafka_local import create_topics
 
-    create_topics(settings.kafka_bootstrap, topic_partitions(settings), timeout=timeout_s)
+    create_topics(settings.kafka_bootstrap, topic_partitions(settings), timeout=timeout_s, configs=topic_configs(settings))

@@ -8,7 +8,6 @@ during a 60 s outage on the real worker, broker and engine.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import socket
 import statistics
 import threading

@@ -1,7 +1,6 @@
 """The prompt registry in git: versions, labels and A/B arms, the SDK's fallback, lint, the CLI."""
 from __future__ import annotations
 
-import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -13,45 +12,10 @@ from streams.client.prompt_files import PromptError, PromptFile
 from streams.client.prompt_lint import lint
 from streams.client.prompt_registry import PromptRegistry, pick
 from streams.client.prompts import LABEL_ATTRIBUTE, PromptClient
+from tests.streams.prompt_repo import GOOD, git, versions
 
 ROOT = Path(__file__).resolve().parents[3]
-GOOD = """---
-model: openai/gpt-4o-mini
-config: {temperature: 0.2}
-input:
-  schema:
-    question: string
----
-{{role "system"}}
-You are a helpful support agent.
-{{role "user"}}
-{{question}}
-"""
-WORSE = GOOD.replace("You are a helpful support agent.", "Answer.")
 runner = CliRunner()
-
-
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=Ada", "-c", "user.email=ada@example.com", *args], cwd=repo, check=True,
-                   capture_output=True)
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A git repo whose prompts/ has two committed versions of 'support'."""
-    root = tmp_path / "prompts"
-    root.mkdir()
-    git(tmp_path, "init", "-q")
-    (root / "support.prompt").write_text(GOOD)
-    git(tmp_path, "add", "-A")
-    git(tmp_path, "commit", "-q", "-m", "first support prompt")
-    (root / "support.prompt").write_text(WORSE)
-    git(tmp_path, "commit", "-q", "-am", "shorter system prompt")
-    return root
-
-
-def versions() -> tuple[str, str]:
-    return PromptFile.parse("support", GOOD).version, PromptFile.parse("support", WORSE).version
 
 
 def test_the_version_ignores_line_endings_key_order_and_yaml_style() -> None:
@@ -155,3 +119,32 @@ def test_show_log_and_diff(repo: Path) -> None:
 
 def test_the_repositorys_own_prompts_lint_clean() -> None:
     assert lint(ROOT / "prompts") == []
+
+
+def test_published_messages_become_rows_and_bad_ones_dead_letters(repo: Path) -> None:
+    from streams.commands.prompts import publish_messages
+    from streams.pipeline.ingest import RawMessage
+    from streams.pipeline.prompt_messages import prompt_version_rows
+
+    PromptRegistry(repo).set_label("support", "production", versions()[0])
+    messages = publish_messages(PromptRegistry(repo), now_ms=1_764_664_000_000)
+    assert [k for k, _ in messages] == [f"version:support:{v}".encode() for v in versions()] + [b"labels:support"]
+    raw = [RawMessage(k, v, 0, i) for i, (k, v) in enumerate(messages)] + [RawMessage(b"x", b"{oops", 0, 9),
+                                                                            RawMessage(b"labels:gone", None, 0, 10)]
+    batch = prompt_version_rows(raw, "llm.prompts")
+    assert [(r[0], r[1], r[9]) for r in batch.rows] == [("support", versions()[0], ["production"]), ("support", versions()[1], [])]
+    assert [(d.reason, d.offset) for d in batch.dead_letters] == [("bad_prompt_message", 9)]
+
+
+def test_a_follower_skips_what_it_cannot_read_and_rebuilds_versions_from_messages(repo: Path) -> None:
+    from streams.client.prompt_follow import PromptFollower
+    from streams.commands.prompts import publish_messages
+
+    follower = PromptFollower("127.0.0.1:1", "unused")
+    follower.apply(b"not json")
+    follower.apply(b'{"type": "labels"}')
+    for _, value in publish_messages(PromptRegistry(repo), now_ms=0):
+        follower.apply(value)
+    good, worse = versions()
+    assert follower.version("support", good[:6]).version == good and follower.version("support", worse).version == worse
+    assert follower.seen == 3 and follower.labels == {"support": {}}
