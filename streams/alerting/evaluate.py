@@ -162,7 +162,8 @@ def _cost_per_hour(rule: Rule, client: Client, now: float) -> list[Observation]:
 
 _ROLLOUT_SQL = """
 WITH versions AS (
-    SELECT service_name, request_model, prompt_version, min(timestamp) AS first_seen
+    SELECT service_name, request_model, prompt_version, min(timestamp) AS first_seen,
+           anyLast(prompt_name) AS prompt_name
     FROM llm_calls FINAL
     WHERE timestamp > toDateTime64({{lookback_start:Float64}}, 3, 'UTC') AND {lookback_where}
     GROUP BY service_name, request_model, prompt_version
@@ -196,7 +197,7 @@ quality AS (
     )
     GROUP BY service_name, request_model, prompt_version
 )
-SELECT service_name, request_model, prompt_version, toUnixTimestamp64Milli(first_seen) AS first_seen_ms,
+SELECT service_name, request_model, prompt_version, toUnixTimestamp64Milli(first_seen) AS first_seen_ms, prompt_name,
        n, error_rate, latency_p95, mean_cost, flagged_rates, quality_rates
 FROM versions
 LEFT JOIN calls USING (service_name, request_model, prompt_version)
@@ -233,6 +234,8 @@ def _rollout_regression(rule: Rule, client: Client, now: float) -> list[Observat
         key = {"service_name": service, "request_model": model, "prompt_version": str(new["prompt_version"])}
         out.append(Observation(rule, key, float(len(regressions)), 0.0, bool(regressions), {
             "baseline_version": str(old["prompt_version"]),
+            # versions from the prompt registry: one command moves the label back
+            "rollback": f"llmwatch prompts rollback {new['prompt_name']} --label production" if new["prompt_name"] else "",
             "events": {"new": new["n"], "baseline": old["n"]},
             "regressions": regressions,
             "comparisons": comparisons,
@@ -283,7 +286,8 @@ def _describe(obs: Observation) -> str:
         f"{r['metric']}{''.join('[' + r[k] + ']' for k in ('detector', 'check') if k in r)} {r['baseline']:.4g} -> {r['new']:.4g}"
         for r in d.get("regressions", [])
     ) or "no regression"
-    return f"prompt version {obs.key.get('prompt_version')} vs {d.get('baseline_version')}: {worse}"
+    fix = f"; roll back: {d['rollback']}" if d.get("rollback") and obs.firing else ""
+    return f"prompt version {obs.key.get('prompt_version')} vs {d.get('baseline_version')}: {worse}{fix}"
 
 
 _EVALUATORS: dict[str, Callable[[Rule, Client, float], list[Observation]]] = {

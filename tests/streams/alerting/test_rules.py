@@ -120,11 +120,11 @@ def _ts(offset_s: float) -> datetime:
 
 
 def seed_calls(client: Any, service: str, n: int, *, errors: int = 0, latency: float = 100.0, cost: float = 0.001,
-               version: str = "v1", at: float = -60.0, model: str = "gpt-x") -> None:
+               version: str = "v1", at: float = -60.0, model: str = "gpt-x", prompt: str = "") -> None:
     rows = [[uuid.uuid4().hex, _ts(at + i * 0.01), service, model, version, latency,
-             cost, "error" if i < errors else "ok"] for i in range(n)]
+             cost, "error" if i < errors else "ok", prompt] for i in range(n)]
     client.insert("llm_calls", rows, column_names=["event_id", "timestamp", "service_name", "request_model",
-                                                  "prompt_version", "latency_ms", "cost_usd", "status"])
+                                                  "prompt_version", "latency_ms", "cost_usd", "status", "prompt_name"])
 
 
 def seed_detections(client: Any, service: str, n: int, *, flagged: int = 0, detector: str = "injection",
@@ -172,7 +172,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     seed_drift(client, "bad", 1)
     # rollouts: v1 first seen 50 min ago, v2 10 min ago
     for service, old, new in [
-        ("rollout-worse", {"errors": 0}, {"errors": 10}),
+        ("rollout-worse", {"errors": 0, "prompt": "support_agent"}, {"errors": 10, "prompt": "support_agent"}),
         ("rollout-better", {"errors": 5, "latency": 300.0}, {"errors": 0, "latency": 200.0}),
         ("rollout-equal", {}, {}),
         ("rollout-slow", {"latency": 100.0}, {"latency": 200.0}),
@@ -241,6 +241,10 @@ def test_rollout_regression_fires_for_a_worse_new_version_only(seeded: Any) -> N
     assert {(r["metric"], r.get("check") or r.get("detector")) for r in refuses.details["regressions"]} == {
         ("quality_rate", "refusal"), ("flagged_rate", "quality")}
     assert "quality_rate[refusal] 0.05 -> 0.3" in refuses.summary
+    # a stream whose calls name their registry prompt gets the command that rolls it back
+    assert worse.details["rollback"] == "llmwatch prompts rollback support_agent --label production"
+    assert "; roll back: llmwatch prompts rollback support_agent --label production (" in worse.summary
+    assert refuses.details["rollback"] == "" and "roll back" not in refuses.summary
 
 
 def test_quality_rate_names_a_known_check() -> None:
