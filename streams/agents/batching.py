@@ -11,6 +11,7 @@ import asyncio
 from typing import Any, Awaitable, Callable, Sequence
 
 import faust
+from aiokafka.errors import ConsumerStoppedError
 
 from streams.kafka.batch_consumer import BatchConsumer
 from streams.pipeline.ingest import RawMessage, raw_message
@@ -48,7 +49,13 @@ def register_consumers(
         @faust.Service.task
         async def _run(self) -> None:
             await services.ready.wait()
-            await asyncio.gather(*(run(c) for c in self.consumers))
+            try:
+                await asyncio.gather(*(run(c) for c in self.consumers))
+            except ConsumerStoppedError:
+                # on_stop closed the consumers under a waiting take(): the worker is stopping, not
+                # crashing (a "crash" here kept the worker up until the shutdown bound ran out)
+                if not self.should_stop:
+                    raise
 
     app.service(BatchConsumers)
 
