@@ -85,7 +85,9 @@ def register_detection_agent(
             if results is not None and out.results:
                 await send_all(lambda kv: results.send(key=kv[0], value=kv[1]), out.results, what="verdict")
             if evaluations is not None and out.judged:
-                message = await services.detect(encode_evaluations, out.judged, services.redactor)
+                # off the detector thread, the pipeline's busiest
+                message = await asyncio.get_running_loop().run_in_executor(
+                    services.decode_thread, encode_evaluations, out.judged, services.redactor)
                 await send_all(lambda v: evaluations.send(value=v), [message], what="OTel evaluation")
             if after_batch is not None:
                 await after_batch(runner, out, batch)

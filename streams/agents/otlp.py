@@ -26,7 +26,7 @@ import faust
 from streams.agents.batching import register_consumers, run_pipelined
 from streams.kafka.batch_consumer import BatchConsumer
 from streams.kafka.send_retry import send_all
-from streams.pipeline.dead_letter import deliver
+from streams.pipeline.dead_letter import DeadLetter, deliver
 from streams.pipeline.ingest import RawMessage, raw_message
 from streams.pipeline.otlp import OtlpProcessor, OtlpRows
 from streams.pipeline.otlp_join import OtlpJoin, Released
@@ -91,10 +91,7 @@ async def run_pipeline(consumer: BatchConsumer, services: Services, send_event: 
         await deliver(send_dead, batch.dead_letters)
 
     def count(messages: list[RawMessage], batch: OtlpRows, _: None) -> None:
-        metrics.events.labels("otlp").inc(batch.spans)
-        metrics.events.labels("otlp_skipped").inc(batch.skipped)
-        for d in batch.dead_letters:
-            metrics.dead_letters.labels(d.reason).inc()
+        _count(metrics, batch.spans, batch.skipped, batch.dead_letters)
         if batch.dead_letters:
             log.warning("dead-lettered %d of %d OTLP messages from %s", len(batch.dead_letters), len(messages), consumer.topic)
 
@@ -141,10 +138,15 @@ def _join_step(join: OtlpJoin, number: int, records: list[Any]) -> Released:
 
 def _count_joined(services: Services, released: Released) -> None:
     metrics = services.metrics
-    metrics.events.labels("otlp").inc(released.spans)
-    metrics.events.labels("otlp_skipped").inc(released.skipped)
+    _count(metrics, released.spans, released.skipped, released.dead_letters)
     metrics.events.labels("otlp_joined").inc(released.joined)
     metrics.events.labels("otlp_unjoined").inc(released.unjoined)
     metrics.events.labels("otlp_orphan_logs").inc(released.orphan_logs)
-    for d in released.dead_letters:
+
+
+def _count(metrics: Any, spans: int, skipped: int, dead_letters: list[DeadLetter]) -> None:
+    """What both OTLP loops count: GenAI spans bridged, other spans skipped, dead letters by reason."""
+    metrics.events.labels("otlp").inc(spans)
+    metrics.events.labels("otlp_skipped").inc(skipped)
+    for d in dead_letters:
         metrics.dead_letters.labels(d.reason).inc()

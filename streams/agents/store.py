@@ -12,12 +12,12 @@ from typing import Any, Callable, Sequence
 
 import faust
 
-from streams.agents.batching import register_consumers
+from streams.agents.batching import register_consumers, run_pipelined
 from streams.kafka.batch_consumer import BatchConsumer
 from streams.pipeline.dead_letter import deliver
 from streams.pipeline.detection import DETECTION_COLUMNS
 from streams.pipeline.drift_reports import DRIFT_REPORT_COLUMNS
-from streams.pipeline.ingest import RawMessage, raw_message
+from streams.pipeline.ingest import RawMessage
 from streams.pipeline.verdicts import StoredBatch, VerdictDecoder, drift_report_rows
 from streams.worker.services import Services
 
@@ -49,21 +49,21 @@ async def store_loop(
     replay_key: Sequence[str] | None,
     decode: Callable[[Sequence[RawMessage]], StoredBatch],
 ) -> None:
-    """Take a batch, decode it (decode thread), insert, dead-letter the rejects, commit."""
+    """Decode a batch (decode thread) while the one before is inserted and its rejects
+    dead-lettered; commit in order (:func:`~streams.agents.batching.run_pipelined`)."""
     sink = services.sink(table, columns, replay_key=replay_key)
-    while True:
-        records = await consumer.take(services.settings.batch_within_s)
-        if not records:
-            continue
-        try:
-            messages = [raw_message(r) for r in records]
-            batch = await services.retry_while_registry_down(decode, messages)
-            await services.write(sink, batch.rows)
-            await deliver(send_dead, batch.dead_letters)
-        except BaseException:
-            await consumer.abandon()
-            raise
-        await consumer.commit(records)
-        services.metrics.events.labels(f"store_{table}").inc(len(records))
+    metrics = services.metrics
+
+    async def decoded(messages: list[RawMessage]) -> StoredBatch:
+        return await services.retry_while_registry_down(decode, messages)
+
+    async def write(messages: list[RawMessage], batch: StoredBatch) -> None:
+        await services.write(sink, batch.rows)
+        await deliver(send_dead, batch.dead_letters)
+
+    def count(messages: list[RawMessage], batch: StoredBatch, _: None) -> None:
+        metrics.events.labels(f"store_{table}").inc(len(messages))
         for d in batch.dead_letters:
-            services.metrics.dead_letters.labels(d.reason).inc()
+            metrics.dead_letters.labels(d.reason).inc()
+
+    await run_pipelined(consumer, services.settings.batch_within_s, decoded, write, count)

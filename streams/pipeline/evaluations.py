@@ -37,12 +37,12 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ScopeLogs, SeverityN
 
 from detectors.base import Verdict
 from streams.pipeline.redaction import Redactor
+from streams.storage.rows import NO_REDACTION
 
 EVENT_NAME = "gen_ai.evaluation.result"
 SCOPE = "llmwatch"
 #: Backends truncate long attributes anyway; evidence beyond this says nothing more to a reader.
 MAX_EXPLANATION = 1000
-NO_REDACTION = Redactor(())
 
 
 def _kv(key: str, value: Any) -> KeyValue:

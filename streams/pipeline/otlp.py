@@ -530,6 +530,7 @@ def has_content(span: SpanView) -> bool:
     return bool(found.get("input_messages") or found.get("output_text"))
 
 
+
 def log_content(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[tuple[str, str], list[tuple[str, dict[str, Any]]]]:
     """GenAI log records of an OTLP logs message, by (trace id, span id) in hex, for :func:`decode_traces`.
 

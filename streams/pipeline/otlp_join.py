@@ -5,7 +5,8 @@ Under the newer GenAI conventions an instrumentation may send message content as
 instead of span attributes. The Collector exports those to a logs topic (``otlp_logs``), apart
 from the spans. :class:`OtlpJoin` pairs them by (trace id, span id):
 
-* a GenAI span that carries its content is released at once, with any logs already seen;
+* a GenAI span that carries its content is released at once (and one whose logs came first,
+  with them);
 * a span without content waits up to ``wait_s`` for its logs, then is released as it is
   (counted ``unjoined``): a call is never lost for want of its content;
 * logs that come before their span wait up to ``wait_s`` for it, then are dropped (``orphan_logs``).
@@ -30,7 +31,9 @@ from typing import Any, Sequence
 from streams.pipeline.codec import DecodeError, EventCodec
 from streams.pipeline.dead_letter import DeadLetter
 from streams.pipeline.ingest import RawMessage
-from streams.pipeline.otlp import OtlpProcessor, SpanView, genai_spans, has_content, log_content, rejected, span_record
+from streams.pipeline.otlp import (
+    OtlpProcessor, SpanView, genai_spans, has_content, log_content, rejected, span_record,
+)
 
 Key = tuple[str, str]  # (trace id, span id), hex
 LogEvents = list[tuple[str, dict[str, Any]]]
@@ -129,8 +132,15 @@ class OtlpJoin:
                 for b in logs.batches:
                     self._open[b] -= 1
                 self._emit(held, logs.events)
-            elif has_content(span):
-                self._emit(held, [])
+                continue
+            try:  # built once: kept when the span carries its own content
+                record: dict[str, Any] | None = span_record(span, resource, [])
+            except DecodeError:
+                record = None
+            if record is not None and (record.get("input_messages") or record.get("output_text")):
+                self._publish(record, joined=False)
+            elif record is None and has_content(span):
+                self._emit(held, [])  # invalid on its own: rejected now, as it will be with logs
             else:
                 self._spans[key] = held
                 self._open[batch] += 1
@@ -162,16 +172,23 @@ class OtlpJoin:
         return min(deadlines, default=None)
 
     def _emit(self, held: _Span, log_events: LogEvents) -> None:
-        processor = self.processors[held.topic]
+        record = self._record(held, log_events)
+        if record is not None:
+            self._publish(record, joined=bool(log_events))
+
+    def _record(self, held: _Span, log_events: LogEvents) -> dict[str, Any] | None:
+        """The span's record with ``log_events`` joined; None (and a dead letter) when invalid."""
         try:
-            record = span_record(held.span, held.resource, log_events)
+            return span_record(held.span, held.resource, log_events)
         except DecodeError as exc:
             bad = rejected(held.span, exc)
-            self._out.dead_letters.append(processor.dead(held.message, bad.reason, bad.detail))
-            return
+            self._out.dead_letters.append(self.processors[held.topic].dead(held.message, bad.reason, bad.detail))
+            return None
+
+    def _publish(self, record: dict[str, Any], joined: bool) -> None:
         self._out.events.append((record["service_name"].encode(), EventCodec.encode_json(record)))
         self._out.spans += 1
-        self._out.joined += bool(log_events)
+        self._out.joined += joined
 
 
 def _dead_letter_settings(processors: dict[str, OtlpProcessor]) -> tuple[Any, str]:
