@@ -115,6 +115,8 @@ class Spec:
 def specs(eval_dir: Path, n: int) -> list[Spec]:
     inj = [to_event(r, i, "bench") for i, r in enumerate(sample_rows(load_jsonl(eval_dir / "injection_dev.jsonl"), n))]
     gro = [to_event(r, i, "bench") for i, r in enumerate(sample_rows(load_jsonl(eval_dir / "grounding_dev.jsonl"), n))]
+    ind = [to_event(r, i, "bench") for i, r in
+           enumerate(sample_rows(load_jsonl(eval_dir / "indirect_injection_dev.jsonl"), n))]
     stream = [to_event(r, i, "bench") for i, r in enumerate(load_jsonl(eval_dir / "drift_dev_alpaca_to_gsm8k.jsonl"))]
     if len(stream) < DRIFT_WARMUP + n:
         raise SystemExit(f"the drift stream has {len(stream)} events; --n may be at most {len(stream) - DRIFT_WARMUP}")
@@ -123,6 +125,9 @@ def specs(eval_dir: Path, n: int) -> list[Spec]:
              note="prompt; heuristic certainty skips the embedding"),
         Spec("injection (cascade off)", lambda e: InjectionDetector(cascade=False, embedder=e), inj,
              note="prompt"),
+        Spec("injection (prompt + passages, as the worker)",
+             lambda e: InjectionDetector(cascade=True, scan_context=True, embedder=e), ind,
+             note="prompt, passages and their order-like segments (indirect dev set)"),
         Spec("grounding", lambda e: GroundingDetector(embedder=e), gro,
              note="context chunks + claims + question + question+claim"),
         Spec("drift", lambda e: DriftDetector(embedder=e), stream[DRIFT_WARMUP:DRIFT_WARMUP + n],

@@ -68,6 +68,7 @@ class Settings:
     drift_reference_size: int = 300  # LLMWATCH_DRIFT_REFERENCE_SIZE
     drift_window_size: int = 100  # LLMWATCH_DRIFT_WINDOW_SIZE
     canaries: str = ""  # LLMWATCH_CANARIES: "app=token,app2=token2" canary tokens per app
+    injection_allowlist_path: str = ""  # LLMWATCH_INJECTION_ALLOWLIST: YAML {app or "*": [phrase, "re:pattern"]} the injection detector ignores
     alert_rules: str = ""  # LLMWATCH_ALERT_RULES: path of the alert rules YAML ("" = no alerting)
     alert_interval_s: float = 30.0  # LLMWATCH_ALERT_INTERVAL_S
     health_insert_failing_s: float = 30.0  # LLMWATCH_HEALTH_INSERT_FAILING_S: /healthz degraded after inserts fail this long
@@ -112,6 +113,7 @@ class Settings:
         "drift_reference_size": "LLMWATCH_DRIFT_REFERENCE_SIZE",
         "drift_window_size": "LLMWATCH_DRIFT_WINDOW_SIZE",
         "canaries": "LLMWATCH_CANARIES",
+        "injection_allowlist_path": "LLMWATCH_INJECTION_ALLOWLIST",
         "alert_rules": "LLMWATCH_ALERT_RULES",
         "alert_interval_s": "LLMWATCH_ALERT_INTERVAL_S",
         "shutdown_timeout_s": "LLMWATCH_SHUTDOWN_TIMEOUT_S",
@@ -196,6 +198,23 @@ class Settings:
                 raise ValueError(f"LLMWATCH_CANARIES entry {item!r} must look like app=token; fix: the variable")
             out.setdefault(app, []).append(token)
         return out
+
+    def injection_allowlist(self) -> dict[str, list[str]]:
+        """``LLMWATCH_INJECTION_ALLOWLIST`` read: app -> phrases and ``re:`` patterns ({} when unset)."""
+        if not self.injection_allowlist_path:
+            return {}
+        import yaml
+
+        path = Path(self.injection_allowlist_path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f"LLMWATCH_INJECTION_ALLOWLIST {str(path)!r} cannot be read ({exc}); "
+                             "fix: point it at a YAML file mapping app names to lists of phrases") from None
+        if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+            raise ValueError(f"LLMWATCH_INJECTION_ALLOWLIST {str(path)!r} must map app names (or \"*\") to lists "
+                             "of phrases; fix: e.g. `support-bot: [\"reply to this email\"]`")
+        return {str(k): [str(x) for x in v] for k, v in data.items()}
 
     def as_env(self) -> dict[str, str]:
         """These settings as environment variables (to start a worker subprocess)."""

@@ -6,7 +6,8 @@
 """
 from __future__ import annotations
 
+from .allowlist import Allowlist
 from .canary import CanaryDetector
 from .detector import InjectionDetector
 
-__all__ = ["CanaryDetector", "InjectionDetector"]
+__all__ = ["Allowlist", "CanaryDetector", "InjectionDetector"]

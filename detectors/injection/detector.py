@@ -9,11 +9,14 @@ import numpy as np
 
 from detectors.base import Detector, Event, Verdict, check_positive_int, check_probability, register
 
-from .classifier import MODEL_PATH, LogisticModel, build_features, feature_names, text_stats, top_k_mean, unsupported_script
+from .classifier import MODEL_PATH, LogisticModel, build_features, centre, feature_names, text_stats, top_k_mean, unsupported_script
+from .allowlist import Allowlist
 from .heuristics import HeuristicResult, scan
+from .indirect import INDIRECT_MODEL_PATH, candidates, features, load_model
+from .passages import strip_code
 from .similarity import CORPUS_PATH, AttackIndex
 
-LAYERS = ("heuristic", "classifier", "similarity")
+LAYERS = ("heuristic", "classifier", "similarity", "indirect")
 
 _CACHE_LOCK = threading.Lock()
 _INDEX_CACHE: dict[tuple[int, str, float], AttackIndex] = {}
@@ -28,11 +31,11 @@ def _cached_index(embedder: Any, path: str) -> AttackIndex:
         return _INDEX_CACHE[key]
 
 
-def _cached_model(path: str) -> LogisticModel:
+def _cached_model(path: str, loader: Any = LogisticModel.load) -> LogisticModel:
     key = (str(Path(path).resolve()), Path(path).stat().st_mtime)
     with _CACHE_LOCK:
         if key not in _MODEL_CACHE:
-            _MODEL_CACHE[key] = LogisticModel.load(path)
+            _MODEL_CACHE[key] = loader(path)
         return _MODEL_CACHE[key]
 
 
@@ -48,6 +51,16 @@ class InjectionDetector(Detector):
     2. **similarity**: max cosine to a hand-written corpus of public attack families.
     3. **classifier**: logistic regression on the embedding + heuristic family flags + corpus
        similarity + surface statistics of the text (standardised), numpy inference, weights in ``detectors/data/injection_classifier.npz``.
+
+    4. **indirect** (context passages only, with ``scan_context=True``): each passage is cut
+       into segments, and those that read like an order (imperative, question, addressed to
+       "your reply", the AI or the reader, code that phones home) are scored by a small
+       classifier of being addressed and off the user's task (:mod:`.indirect`). Whole
+       passages get the heuristics but not layers 2-3, which fire on any imperative-rich
+       document (a code answer). The evidence names the offending ``span``.
+
+    ``allowlist`` maps an app (or ``"*"``) to phrases and regular expressions that are blanked
+    out before any layer looks at the text (a security-training app quoting attacks, say).
 
     Each layer's score is centred so that its trained operating point is 0.5; the verdict's
     score is the max over layers, ``label`` names the winning layer (``"clean"`` when not
@@ -65,7 +78,7 @@ class InjectionDetector(Detector):
     """
 
     name = "injection"
-    version = "1.0.0"
+    version = "1.1.0"
 
     def __init__(
         self,
@@ -79,6 +92,9 @@ class InjectionDetector(Detector):
         embedder: Any = None,
         corpus_path: str | None = None,
         model_path: str | None = None,
+        indirect_model_path: str | None = None,
+        use_indirect: bool = True,
+        allowlist: Allowlist | dict[str, Any] | None = None,
     ) -> None:
         self.threshold = check_probability("threshold", threshold)
         self.certainty = check_probability("certainty", certainty)
@@ -101,6 +117,13 @@ class InjectionDetector(Detector):
                 raise ValueError(f"{pname} default {str(default)!r} is missing; run python -m detectors.training.injection")
         self.corpus_path = corpus_path
         self.model_path = model_path
+        if not isinstance(use_indirect, bool):
+            raise ValueError(f"use_indirect must be a bool, got {use_indirect!r}")
+        self.use_indirect = use_indirect
+        if indirect_model_path is not None and not Path(indirect_model_path).is_file():
+            raise ValueError(f"indirect_model_path must be an existing file, got {indirect_model_path!r}")
+        self.indirect_model_path = indirect_model_path
+        self.allowlist = allowlist if isinstance(allowlist, Allowlist) else Allowlist(allowlist or {})
         self._reset()
         if self._embedding_layers:
             self._load()  # corpus embeddings computed once here (and cached per process)
@@ -109,6 +132,10 @@ class InjectionDetector(Detector):
     @property
     def _embedding_layers(self) -> bool:
         return self.use_similarity or self.use_classifier
+
+    @property
+    def _indirect_on(self) -> bool:
+        return self.use_indirect and self.scan_context
 
     def _reset(self) -> None:
         self._index: AttackIndex | None = None
@@ -145,24 +172,43 @@ class InjectionDetector(Detector):
         return self.detect_batch([event])[0]
 
     def _texts(self, event: Event) -> list[tuple[str, int | None, str]]:
-        items: list[tuple[str, int | None, str]] = [("prompt", None, event.prompt or "")]
+        clean = self.allowlist.blanker(event.app)
+        items: list[tuple[str, int | None, str]] = [("prompt", None, clean(event.prompt or ""))]
         if self.scan_context and event.context:
             for i, passage in enumerate(event.context[: self.max_passages]):
                 if isinstance(passage, str) and passage.strip():
-                    items.append(("context", i, passage))
+                    items.append(("context", i, clean(passage)))
         return items
 
     def detect_batch(self, events: Sequence[Event]) -> list[Verdict]:
         """Detect many events with ONE ``encode`` call for every text that needs embedding."""
         per_event = [self._texts(e) for e in events]
         heur: list[list[HeuristicResult]] = [[scan(t) for _, _, t in items] for items in per_event]
+        need, skipped = self._embedding_plan(per_event, heur)
+        certain = [self.cascade and max(h.score for h in hs) >= self.certainty for hs in heur]
+        plans = {ei: self._indirect_plan(items) for ei, items in enumerate(per_event)
+                 if self._indirect_on and not certain[ei]}
+        plans = {ei: plan for ei, plan in plans.items() if plan[0]}
+        texts = [strip_code(per_event[ei][ti][2]) for ei, ti in need]
+        for ei, (cands, passages) in plans.items():
+            texts += [per_event[ei][0][2] or " ", *passages, *(c.seg.text for c in cands)]
+        emb = self._encoder().encode(texts) if texts else np.zeros((0, 1), np.float32)
+        layer_scores = self._embedding_layers_scores(need, per_event, heur, emb[: len(need)]) if need else {}
+        indirect = self._indirect_scores(plans, emb[len(need):])
+        return [self._verdict(ei, per_event[ei], heur[ei], layer_scores, skipped, indirect.get(ei))
+                for ei in range(len(events))]
+
+    def _embedding_plan(self, per_event, heur) -> tuple[list[tuple[int, int]], dict[tuple[int, int], str]]:
+        """Which (event, text) pairs layers 2-3 embed, and why the others are skipped."""
         need: list[tuple[int, int]] = []
         skipped: dict[tuple[int, int], str] = {}
         for ei, (items, hs) in enumerate(zip(per_event, heur)):
             certain = self.cascade and max(h.score for h in hs) >= self.certainty
-            for ti, (_, _, text) in enumerate(items):
+            for ti, (where, _, text) in enumerate(items):
                 if not self._embedding_layers:
                     skipped[(ei, ti)] = "disabled"
+                elif where == "context" and self._indirect_on:
+                    skipped[(ei, ti)] = "context"
                 elif certain:
                     skipped[(ei, ti)] = "cascade"
                 elif not text.strip():
@@ -171,41 +217,77 @@ class InjectionDetector(Detector):
                     skipped[(ei, ti)] = "unsupported_script"
                 else:
                     need.append((ei, ti))
-        layer_scores: dict[tuple[int, int], dict[str, Any]] = {}
-        if need:
-            index, model = self._load()
-            emb = self._encoder().encode([per_event[ei][ti][2] for ei, ti in need])
-            sims = index.similarities(emb)
-            nn = sims.argmax(axis=1)
-            maxsim = sims[np.arange(len(need)), nn]
-            hs = [heur[ei][ti] for ei, ti in need]
-            feats = build_features(
-                emb, np.array([h.family_flags() for h in hs]), np.array([h.score for h in hs]), maxsim,
-                np.array([text_stats(per_event[ei][ti][2]) for ei, ti in need]),
-                np.array([len(h.rules) for h in hs]), top_k_mean(sims),
-            )
-            prob = model.proba(feats)
-            cls = model.score(feats)
-            sim = model.sim_score(maxsim)
-            for k, key in enumerate(need):
-                row = index.rows[int(nn[k])]
-                layer_scores[key] = {
-                    "classifier": float(cls[k]) if self.use_classifier else 0.0,
-                    "similarity": float(sim[k]) if self.use_similarity else 0.0,
-                    "classifier_probability": round(float(prob[k]), 4),
-                    "max_similarity": round(float(maxsim[k]), 4),
-                    "nearest_attack": {"id": str(row.get("id", "")), "family": str(row.get("family", "")),
-                                       "text": row["text"][:200]},
-                }
-        return [self._verdict(ei, per_event[ei], heur[ei], layer_scores, skipped) for ei in range(len(events))]
+        return need, skipped
 
-    def _verdict(self, ei: int, items, hs: list[HeuristicResult], layer_scores, skipped) -> Verdict:
+    def _embedding_layers_scores(self, need, per_event, heur, emb: np.ndarray) -> dict[tuple[int, int], dict[str, Any]]:
+        index, model = self._load()
+        sims = index.similarities(emb)
+        nn = sims.argmax(axis=1)
+        maxsim = sims[np.arange(len(need)), nn]
+        hs = [heur[ei][ti] for ei, ti in need]
+        feats = build_features(
+            emb, np.array([h.family_flags() for h in hs]), np.array([h.score for h in hs]), maxsim,
+            np.array([text_stats(strip_code(per_event[ei][ti][2])) for ei, ti in need]),
+            np.array([len(h.rules) for h in hs]), top_k_mean(sims),
+        )
+        prob = model.proba(feats)
+        cls = model.score(feats)
+        sim = model.sim_score(maxsim)
+        out: dict[tuple[int, int], dict[str, Any]] = {}
+        for k, key in enumerate(need):
+            row = index.rows[int(nn[k])]
+            out[key] = {
+                "classifier": float(cls[k]) if self.use_classifier else 0.0,
+                "similarity": float(sim[k]) if self.use_similarity else 0.0,
+                "classifier_probability": round(float(prob[k]), 4),
+                "max_similarity": round(float(maxsim[k]), 4),
+                "nearest_attack": {"id": str(row.get("id", "")), "family": str(row.get("family", "")),
+                                   "text": row["text"][:200]},
+            }
+        return out
+
+    def _indirect_plan(self, items: list[tuple[str, int | None, str]]) -> tuple[list[Any], list[str]]:
+        """Candidate segments of the event's passages (and the passages, which they are compared with)."""
+        passages = [text for where, _, text in items if where == "context"]
+        if not passages:
+            return [], []
+        return [c for c in candidates(passages) if not unsupported_script(c.seg.text)], passages
+
+    def _indirect_scores(self, plans, emb: np.ndarray) -> dict[int, dict[str, Any]]:
+        """Per event: the worst segment's centred score, the passage it sits in and its span."""
+        if not plans:
+            return {}
+        model = _cached_model(str(self.indirect_model_path or INDIRECT_MODEL_PATH), load_model)
+        out: dict[int, dict[str, Any]] = {}
+        at = 0
+        for ei, (cands, passages) in plans.items():
+            prompt_emb, passage_emb = emb[at], emb[at + 1 : at + 1 + len(passages)]
+            seg_emb = emb[at + 1 + len(passages) : at + 1 + len(passages) + len(cands)]
+            at += 1 + len(passages) + len(cands)
+            prob = model.proba(features(cands, seg_emb, prompt_emb, passage_emb))
+            k = int(prob.argmax())
+            c = cands[k]
+            out[ei] = {
+                "score": float(centre(prob[k], model.threshold)),
+                "probability": round(float(prob[k]), 4),
+                "position": c.passage if c.passage >= 0 else -1 - c.passage,
+                "span": {"start": c.seg.start, "end": c.seg.end, "text": c.seg.text[:300],
+                         "across_passages": c.passage < 0},
+            }
+        return out
+
+    def _verdict(self, ei: int, items, hs: list[HeuristicResult], layer_scores, skipped,
+                 indirect: dict[str, Any] | None = None) -> Verdict:
         best: tuple[float, int, str, dict[str, Any]] | None = None
+        context_ids = [passage for where, passage, _ in items if where == "context"]
         for ti, ((where, passage, _), h) in enumerate(zip(items, hs)):
             scores = {"heuristic": h.score}
             extra = layer_scores.get((ei, ti), {})
             scores["classifier"] = extra.get("classifier", 0.0)
             scores["similarity"] = extra.get("similarity", 0.0)
+            ind = indirect if indirect is not None and where == "context" and \
+                context_ids[indirect["position"]] == passage else None
+            scores["indirect"] = ind["score"] if ind else 0.0
             layer = max(LAYERS, key=lambda name: scores[name])
             s = float(min(1.0, max(0.0, scores[layer])))
             if best is None or s > best[0]:
@@ -223,6 +305,9 @@ class InjectionDetector(Detector):
                 for key in ("classifier_probability", "max_similarity", "nearest_attack"):
                     if key in extra:
                         ev[key] = extra[key]
+                if ind:
+                    ev["indirect_probability"] = ind["probability"]
+                    ev["span"] = ind["span"]
                 if (ei, ti) in skipped:
                     ev["embedding_skipped"] = skipped[(ei, ti)]
                 best = (s, ti, layer, ev)

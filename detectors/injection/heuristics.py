@@ -163,7 +163,14 @@ def decode_payloads(text: str) -> list[tuple[str, str]]:
             out.append(("hex", s))
     if re.search(r"[a-zA-Z]{4,}", text):
         out.append(("rot13", codecs.encode(text[:ROT13_MAX_CHARS], "rot13")))
+    tags = _TAG_CHARS.findall(text)
+    if len(tags) >= 4:
+        # Unicode tag characters render as nothing: "ASCII smuggling" hides a whole instruction
+        out.append(("unicode_tags", "".join(chr(ord(c) - 0xE0000) for c in tags)))
     return out
+
+
+_TAG_CHARS = re.compile("[\U000E0020-\U000E007E]")
 
 
 # --------------------------------------------------------------------------- rules
@@ -255,22 +262,35 @@ _RULE_SPECS: list[tuple[str, str, float, str]] = [
      r"\b(?:deine|ihre|eine)\W+(?:neue|nächste|eigentliche|wahre)\W+(?:aufgabe|anweisung|instruktion|rolle)\b\s*(?::|ist|lautet|besteht)"),
     # Romance / Slavic / Dutch / Russian / Chinese / Japanese
     ("override_es_pt_it", "override", 0.95,
-     r"\b(?:ignora|ignore|ignorar|ignoren|olvida|olvide|olvidad|esquece|esqueça|dimentica|dimenticate|descarta)\b(?:\W+\w+){0,3}?\W+(?:instrucciones|instruções|instrucoes|istruzioni|indicaciones|reglas|regras|regole|órdenes|ordens|comandos)\b"),
+     r"\b(?:ignora|ignore|ignorar|ignoren|olvida|olvide|olvidad|esquece|esqueça|esqueca|dimentica|dimenticate|descarta)\b(?:\W+\w+){0,3}?\W+(?:instrucciones|instruções|instrucoes|istruzioni|indicaciones|reglas|regras|regole|órdenes|ordens|comandos)\b"),
     ("forget_everything_es_pt_it", "override", 0.85,
-     r"\b(?:olvida|olvide|esquece|esqueça|dimentica)\W+(?:todo|tudo|tutto)\b"),
+     r"\b(?:olvida|olvide|esquece|esqueça|esqueca|dimentica)\W+(?:todo|tudo|tutto)\b"),
     ("override_fr", "override", 0.95,
      r"\b(?:ignorez|ignorer|oublie[rz]?|oubliez|ne tiens pas compte des|ne tenez pas compte des)\b(?:\W+\w+){0,3}?\W+(?:instructions|consignes|règles|directives|ordres)\b|\bignore\W+(?:toutes\W+)?les\W+(?:instructions|consignes|règles)\b"),
     ("forget_everything_fr", "override", 0.85, r"\boublie[rz]?\W+tout\b"),
     ("override_nl", "override", 0.95,
      r"\b(?:negeer|vergeet)\b(?:\W+\w+){0,3}?\W+(?:instructies|opdrachten|regels|aanwijzingen)\b|\bvergeet\W+alles\b"),
     ("override_slavic", "override", 0.9,
-     r"\b(?:zaboravi|ignoriraj|ignoriši|zapomnij|zapomeň|ignoruj)\b(?:\W+\w+){0,3}?\W+(?:sve|upute|instrukcije|uputstva|wszystko|instrukcje|polecenia|všechno|pokyny|instrukce)\b"),
+     r"\b(?:zaboravi|ignoriraj|ignoriši|ignorisi|zapomnij|zapomeň|zapomen|ignoruj|zignoruj|pomin)\b(?:\W+\w+){0,3}?\W+(?:sve|upute|instrukcije|uputstva|wszystko|instrukcje|polecenia|všechno|pokyny|instrukce)\b"),
     ("override_ru", "override", 0.95,
      r"(?:игнорируй|игнорируйте|забудь|забудьте|не обращай внимания на|проигнорируй)(?:\W+\w+){0,3}?\W+(?:инструкции|указания|правила|команды|всё|все)"),
     ("override_zh", "override", 0.95,
      r"(?:忽略|无视|忘记|忘掉|不要理会|忽视|無視|忘記)(?:[^。！？\n]{0,8})(?:指令|指示|说明|說明|提示|规则|規則|要求|命令|一切|所有内容)"),
-    ("override_ja", "override", 0.95,
-     r"(?:以前|前|上記|これまで)の(?:指示|命令|ルール|指令)を(?:無視|忘れ)"),
+    ("override_ja", "override", 0.95,  # the normaliser drops dakuten: すべて is matched as すへて
+     r"(?:以前|前|上記|これまで)の(?:指示|命令|ルール|指令)を(?:すべて|すへて|全て)?(?:無視|忘れ)"),
+    # written for this project from attack families, not from dev rows (see INJECTION_MODEL_CARD.md)
+    ("rules_declared_void", "override", 0.85,
+     r"\b(?:prior|previous|earlier|all|your|the|any)\W+(?:\w+\W+)?(?:guidance|instructions|rules|guidelines|policies|directives)\W+(?:you were given\W+)?(?:is|are|was|were|has been|have been)\W+(?:now\W+)?(?:void|null|obsolete|cancell?ed|revoked|invalid|lifted|suspended|a test|no longer (?:valid|in effect|apply|applies|applicable))\b"),
+    ("no_rules_fr_es", "roleplay", 0.85,
+     r"\b(?:tu n'as|vous n'avez) plus (?:aucune|de) (?:regle|restriction|limite)s?\b|\bsans aucune (?:restriction|regle|limite|censure)s?\b|\b(?:ya no tienes|no tienes) (?:ninguna )?(?:regla|restriccion|limite)s?\b"),
+    ("mode_answers_everything", "roleplay", 0.8,
+     r"\b(?:mode|persona|version)\W+(?:\w+\W+){0,6}?(?:in which|where|that lets)\W+you\W+(?:\w+\W+){0,2}?(?:answer|respond to|do)\W+(?:everything|anything|all (?:questions|requests))\b"),
+    ("late_relative_exploit", "roleplay", 0.85,
+     r"\b(?:deceased|late|dead|departed)\W+(?:\w+\W+)?(?:grandmother|grandma|granny|grandfather|grandpa|uncle|aunt|mother|father)\W+(?:\w+\W+){0,12}?(?:used to|always|would)\W+(?:\w+\W+){0,8}?(?:tell|told|read|recite|explain|give)\b"),
+    ("reveal_what_hidden", "extraction", 0.85,
+     r"\b(?:reveal|reveals|tell|say|show)\W+(?:me\W+)?what\W+(?:\w+\W+){0,4}?(?:told|instructed|programmed|asked)\W+to\W+(?:hide|conceal|keep secret)\b|\bwhat were you (?:told|instructed) to (?:hide|conceal|keep secret)\b"),
+    ("fiction_without_warnings", "roleplay", 0.7,
+     r"\b(?:script|story|novel|scene|monologue|screenplay)\b(?:\W+\w+){0,20}?\W+(?:in full (?:technical )?detail|without (?:any )?(?:warnings?|disclaimers?|caveats?))\b"),
     # ---- role-play / jailbreak -----------------------------------------------------------
     ("dan_do_anything_now", "roleplay", 0.95, r"\bdo anything now\b|\b(?:you are|you're|act as|become|be|called|named)\W+(?:now\W+)?(?:a\W+)?(?:dan|stan|dude|aim|evilbot|evil-bot|jailbreak|kevin|betterdan|antigpt|chatgpt unchained)\b(?!\w)"),
     ("developer_mode", "roleplay", 0.95,
@@ -297,7 +317,7 @@ _RULE_SPECS: list[tuple[str, str, float, str]] = [
      r"\b(?:two|2|both)\W+(?:different\W+)?(?:responses|answers|replies)\W+(?:\w+\W+){0,8}?(?:one\W+(?:normal|classic|filtered|censored)|(?:jailbroken|unfiltered|uncensored|developer mode|dan))\b"),
     # ---- system-prompt / secret extraction ----------------------------------------------
     ("reveal_system_prompt", "extraction", 0.95,
-     r"\b(?:repeat|print|output|reveal|show|display|tell|give|share|write|list|disclose|dump|leak|recite|return|provide|spell|expose|paste|copy|echo|summari[sz]e|translate|rewrite|convert|format|rap about|encode|describe)\W+(?:\w+\W+){0,4}?(?:your|the|all|those|these|its)\W+(?:\w+\W+){0,3}?(?:system\W+prompt|system\W+message|pre-?prompt|initial\W+prompt|original\W+prompt|hidden\W+(?:prompt|instructions|rules)|secret\W+instructions|initial\W+instructions|original\W+instructions|system\W+instructions|developer\W+(?:message|instructions))\b"),
+     r"\b(?<!refuses to )(?<!refuse to )(?<!not )(?<!never )(?<!won't )(?<!cannot )(?:repeat|print|output|reveal|show|display|tell|give|share|write|list|disclose|dump|leak|recite|return|provide|spell|expose|paste|copy|echo|summari[sz]e|translate|rewrite|convert|format|rap about|encode|describe)\W+(?:\w+\W+){0,4}?(?:your|the|all|those|these|its)\W+(?:\w+\W+){0,3}?(?:system\W+prompt|system\W+message|pre-?prompt|initial\W+prompt|original\W+prompt|hidden\W+(?:prompt|instructions|rules)|secret\W+instructions|initial\W+instructions|original\W+instructions|system\W+instructions|developer\W+(?:message|instructions))\b"),
     ("reveal_your_instructions", "extraction", 0.9,
      r"\b(?:repeat|print|output|reveal|show|display|tell me|give me|share|write(?: down| out)?|list|disclose|dump|leak|recite|return|provide|spell(?: out)?|expose|paste|copy|echo|summari[sz]e|translate|rewrite|convert|format|rap about|encode|explain|what (?:are|were))\W+(?:me\W+)?(?:all\W+)?(?:of\W+)?your\W+(?:\w+\W+){0,2}?(?:instructions|prompt|rules|directives|guidelines|programming|configuration|initial input|setup text)\b"),
     ("rephrase_your_instructions", "extraction", 0.85,
@@ -305,7 +325,7 @@ _RULE_SPECS: list[tuple[str, str, float, str]] = [
     ("repeat_words_above", "extraction", 0.9,
      r"\b(?:repeat|print|output|reveal|show|display|tell me|give me|list|recite|return|copy|echo|rewrite|write(?: down| out)?|summari[sz]e|translate|convert|format|encode|include)\W+(?:\w+\W+){0,4}?(?:words|text|instructions|prompt|everything|content|sentences|lines|messages?|rules)\W+(?:\w+\W+){0,2}?(?:above|so far|before this|prior to (?:this|that|the)|preceding|at the (?:start|beginning)|you were given|you (?:have been|were) (?:given|told)|in the prompt|in your prompt|earlier in)\b"),
     ("verb_prior_instructions", "extraction", 0.85,
-     r"\b(?:repeat|print|output|outputs|reveal|show|display|list|recite|dump|leak|copy|echo|rewrite|rephrase|paraphrase|summari[sz]e|translate|convert|format|encode|explain|describe|spell out|write out|write down|tell me|give me|rap about)\W+(?:\w+\W+){0,2}?(?:the|all|your|my|those|these)?\W*(?:above|previous|prior|preceding|earlier|hidden|initial|original|secret|system|pre-?prompt)\W+(?:\w+\W+)?(?:instructions|prompt|prompts|rules|directives|words|conditions|guidelines|message)\b"),
+     r"\b(?<!refuses to )(?<!refuse to )(?<!not )(?<!never )(?<!won't )(?<!cannot )(?:repeat|print|output|outputs|reveal|show|display|list|recite|dump|leak|copy|echo|rewrite|rephrase|paraphrase|summari[sz]e|translate|convert|format|encode|explain|describe|spell out|write out|write down|tell me|give me|rap about)\W+(?:\w+\W+){0,2}?(?:the|all|your|my|those|these)?\W*(?:above|previous|prior|preceding|earlier|hidden|initial|original|secret|system|pre-?prompt)\W+(?:\w+\W+)?(?:instructions|prompt|prompts|rules|directives|words|conditions|guidelines|message)\b"),
     ("what_is_your_prompt", "extraction", 0.85,
      r"\bwhat(?:'s| is| are| was| were)\W+(?:\w+\W+)?your\W+(?:system\W+prompt|system\W+message|initial\W+prompt|original\W+prompt|pre-?prompt|hidden\W+instructions|secret\W+instructions|initial\W+instructions|original\W+instructions|exact\W+instructions)\b"),
     ("instructions_so_far", "extraction", 0.85,
@@ -467,7 +487,7 @@ def _match(views: Iterable[str], budget: _Budget | None = None) -> list[Rule]:
     return [r for r in candidates if any(r.may_match(h) and r.pattern.search(h.text) for h in haystacks)]
 
 
-def _combine(weights: Iterable[float]) -> float:
+def combine_weights(weights: Iterable[float]) -> float:
     """Noisy-OR of rule weights, capped below 1."""
     miss = 1.0
     for w in weights:
@@ -518,7 +538,7 @@ def _scan(text: str, decode: bool, max_chars: int) -> HeuristicResult:
     if not names:
         return _EMPTY
     ordered_fams = tuple(f for f in FAMILIES if f in families)
-    return HeuristicResult(tuple(names), ordered_fams, _combine(weights), decoded_by)
+    return HeuristicResult(tuple(names), ordered_fams, combine_weights(weights), decoded_by)
 
 
 _scan_cached = functools.lru_cache(maxsize=_SCAN_CACHE_SIZE)(_scan)

@@ -11,7 +11,9 @@ Steps:
    log-loss), choose the classifier threshold on inner out-of-fold probabilities (max F1 with
    FPR <= ``--max-fpr``) and the similarity threshold as a benign-quantile of training
    similarities. The held-out fold is scored with the same combination the detector uses.
-3. Leave-one-source-out: train on all other sources, score the held-out source.
+3. Leave-one-source-out: train on all other sources, score the held-out source; then again with
+   honest folds (rules and corpus items derived from the held-out source dropped from its fold,
+   :mod:`detectors.training.injection_folds`). The project-written set is scored by the final model.
    (Background benign prompts from the drift dev streams are extra negatives in every fit.)
 4. Fit on everything and save ``detectors/data/injection_classifier.npz``; write
    ``bench/results/injection.md``.
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -33,6 +34,8 @@ from detectors.injection.classifier import (
     MODEL_PATH, STAT_NAMES, LogisticModel, build_features, feature_names, text_stats, top_k_mean, unsupported_script,
 )
 from detectors.injection.heuristics import FAMILIES, scan
+from detectors.injection.passages import strip_code
+from detectors.training.injection_folds import derived_corpus, derived_rules, rule_sources, without_rules
 from detectors.injection.similarity import CORPUS_PATH, load_corpus
 from detectors.metrics import binary_metrics
 
@@ -67,10 +70,15 @@ def embed(texts: list[str], cache: Path | None) -> np.ndarray:
     return x
 
 
-def featurise(texts: list[str], emb: np.ndarray, cemb: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Feature matrix (classifier order) plus the per-layer inputs the detector combines."""
+def featurise(texts: list[str], emb: np.ndarray, cemb: np.ndarray,
+              drop: frozenset[str] = frozenset()) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Feature matrix (classifier order) plus the per-layer inputs the detector combines.
+
+    ``emb`` embeds each text as the detector does (:func:`strip_code` first); ``drop`` names
+    rules to leave out (those derived from a held-out source).
+    """
     sims = emb @ cemb.T
-    heur = [scan(t) for t in texts]
+    heur = [without_rules(scan(t), drop) for t in texts]
     parts = {
         "maxsim": sims.max(axis=1),
         "nearest": sims.argmax(axis=1),
@@ -79,7 +87,7 @@ def featurise(texts: list[str], emb: np.ndarray, cemb: np.ndarray) -> tuple[np.n
     }
     x = build_features(
         emb, np.array([h.family_flags() for h in heur]), parts["hscore"], parts["maxsim"],
-        np.array([text_stats(t) for t in texts]), np.array([len(h.rules) for h in heur]), top_k_mean(sims),
+        np.array([text_stats(strip_code(t)) for t in texts]), np.array([len(h.rules) for h in heur]), top_k_mean(sims),
     )
     return x, parts
 
@@ -213,7 +221,7 @@ def main() -> None:
     sources = np.array([r["source"] for r in rows])
     strata = _strata(rows)
     t0 = time.time()
-    emb = embed([r["prompt"] for r in rows], args.cache)
+    emb = embed([strip_code(r["prompt"]) for r in rows], args.cache)
     corpus = load_corpus(CORPUS_PATH)
     from detectors.embeddings import default_embedder
 
@@ -225,7 +233,8 @@ def main() -> None:
     bg = None
     if bg_texts:
         bg_cache = None if args.cache is None else args.cache.with_name(args.cache.stem + ".background.npy")
-        bgx, bgp = featurise(bg_texts, embed(bg_texts, bg_cache), cemb)
+        bg_emb = embed([strip_code(t) for t in bg_texts], bg_cache)
+        bgx, bgp = featurise(bg_texts, bg_emb, cemb)
         bg = bgx[~bgp["abstain"]]
     args.n_background = 0 if bg is None else len(bg)
     print(f"{len(bg_texts)} background benign prompts (weight {BACKGROUND_WEIGHT if bg_texts else 0})", flush=True)
@@ -259,15 +268,31 @@ def main() -> None:
         if s >= 0.5:
             fired_by[("heuristic", "classifier", "similarity")[lay]] += 1
 
-    # -------- leave-one-source-out
-    loso = {}
+    # -------- leave-one-source-out, before (corpus and rules fixed) and after (honest folds)
+    texts = [r["prompt"] for r in rows]
+    fired_on = rule_sources([scan(t) for t in texts], list(sources))
+    project = project_attack_texts()
+    project_fired = {n.split(":", 1)[-1] for t in project for n in scan(t).rules}
+    loso, honest, moved = {}, {}, {}
     for s in sorted(set(sources)):
         te = np.flatnonzero(sources == s)
         tr = np.flatnonzero((sources != s) & ~abst)
         m = fit_pipeline(x[tr], y[tr], strata[tr], maxsim[tr], args.max_fpr, bg)
         sc, _ = combine(m, x[te], hscore[te], maxsim[te], abst[te])
         loso[s] = binary_metrics(y[te], sc, 0.5)
-        print(f"LOSO {s}: {loso[s]}", flush=True)
+        keep = ~derived_corpus([c["text"] for c in corpus], cemb, [texts[i] for i in te], emb[te])
+        drop = derived_rules(s, fired_on, project_fired)
+        moved[s] = (int((~keep).sum()), sorted(drop))
+        xf, pf = featurise(texts, emb, cemb[keep], drop)
+        bgf = None
+        if bg is not None:
+            bgx_f, bgp_f = featurise(bg_texts, bg_emb, cemb[keep], drop)
+            bgf = bgx_f[~bgp_f["abstain"]]
+        m = fit_pipeline(xf[tr], y[tr], strata[tr], pf["maxsim"][tr], args.max_fpr, bgf)
+        sc, _ = combine(m, xf[te], pf["hscore"][te], pf["maxsim"][te], abst[te])
+        honest[s] = binary_metrics(y[te], sc, 0.5)
+        print(f"LOSO {s}: before {loso[s]['f1']:.3f}/{loso[s]['fpr']:.3f} honest {honest[s]['f1']:.3f}/{honest[s]['fpr']:.3f}"
+              f" ({moved[s][0]} corpus items, {len(moved[s][1])} rules moved to the fold)", flush=True)
 
     # -------- final fit on everything
     final = fit_pipeline(x[~abst], y[~abst], strata[~abst], maxsim[~abst], args.max_fpr, bg)
@@ -303,10 +328,37 @@ def main() -> None:
         scan(r["prompt"])
     eps_heur = len(rows) / (time.time() - t)
 
+    args.honest, args.moved = honest, moved
+    project_rows = load_rows(PROJECT_SET)
+    args.project = evaluate_project(det, project_rows)
     report = render(overall, per_source, loso, layer_only, fired_by, thresholds, cs, sim_ts, final, args, len(corpus),
                     eps_batch, eps_single, eps_nocascade, eps_heur, y, sources, oof, rows, nearest, corpus, maxsim)
     args.report.write_text(report, encoding="utf-8")
     print(report)
+
+
+PROJECT_SET = ROOT / "detectors" / "data" / "injection_project_set.jsonl"
+
+
+def project_attack_texts() -> list[str]:
+    """The project's own attacks (direct and indirect): a rule that fires on them is not a dev-row copy."""
+    direct = [r["prompt"] for r in load_rows(PROJECT_SET) if r["label"] == 1]
+    return direct + [r["text"] for r in load_rows(ROOT / "detectors" / "data" / "indirect_attacks.jsonl")]
+
+
+def evaluate_project(det, rows: list[dict]) -> dict:
+    """The shipped detector on the project-written set: overall and per family (never used to fit)."""
+    from detectors.base import Event
+
+    verdicts = det.detect_batch([Event(prompt=r["prompt"]) for r in rows])
+    y = np.array([r["label"] for r in rows])
+    s = np.array([v.score for v in verdicts])
+    per: dict[str, list[int]] = {}
+    for r, v in zip(rows, verdicts):
+        counts = per.setdefault(f"{r['family']} {'attack' if r['label'] else 'benign'}", [0, 0])
+        counts[0] += int(v.flagged)
+        counts[1] += 1
+    return {"all": binary_metrics(y, s, 0.5), "families": per}
 
 
 def render(overall, per_source, loso, layer_only, fired_by, thresholds, cs, sim_ts, final, args, n_corpus,
@@ -360,6 +412,30 @@ def render(overall, per_source, loso, layer_only, fired_by, thresholds, cs, sim_
         *[row(s, m) for s, m in loso.items()],
         "",
         "Single-class sources: for an all-benign source read the FPR (1 - specificity); for an all-attack source read recall.",
+        "",
+        "### Honest folds (after): what a held-out source lent its fold is taken back",
+        "",
+        "Corpus items sharing a five-word sequence with a held-out row (or within cosine 0.9 of one) and rules that fire"
+        " on the held-out source alone (and on none of the project's own attacks) are dropped from that fold, in training"
+        " and scoring (`detectors/training/injection_folds.py`). The table above is the *before*: corpus and rules fixed.",
+        "",
+        head,
+        *[row(s, m) for s, m in args.honest.items()],
+        "",
+        "Moved per fold: " + "; ".join(f"{s}: {n} corpus items, {len(rules)} rules ({', '.join(rules[:6])}{', ...' if len(rules) > 6 else ''})"
+                                       for s, (n, rules) in args.moved.items()) + ".",
+        "",
+        "## Project-written set (`detectors/data/injection_project_set.jsonl`)",
+        "",
+        "Attacks written for this project (role-play, eleven languages, base64 / rot13 / hex / leetspeak / spaced /"
+        " Unicode-tag payloads, override, extraction) and benign hard negatives (role-play requests, security questions,"
+        " code questions with tracebacks, other languages). Never used to fit the classifier, but the rules written for"
+        " this round were written beside it, so read the heuristics' share as in-sample.",
+        "",
+        head,
+        row("project-written", args.project["all"]),
+        "",
+        "Per family (flagged / rows): " + ", ".join(f"{f} {k}/{n}" for f, (k, n) in sorted(args.project["families"].items())) + ".",
         "",
         "## Final model (fit on all rows)",
         "",

@@ -3,7 +3,8 @@
 The evaluation itself is :mod:`detectors.evaluation` (pure); this module picks the detector,
 draws the progress bar (stderr) and the tables (stdout), and with ``--json`` ends stdout with
 one JSON line. A bad file exits with code 2 and a message naming the line and the fix.
-``refusal`` scores each row's ``response`` (label 1: the response refuses, fully or partly)
+``injection`` builds the detector as the worker does (prompt and every context passage,
+the app allowlists of ``LLMWATCH_INJECTION_ALLOWLIST``). ``refusal`` scores each row's ``response`` (label 1: the response refuses, fully or partly)
 with the refusal classifier of the quality detector, and needs a response on every row.
 """
 from __future__ import annotations
@@ -31,9 +32,10 @@ class Task(str, Enum):
 def make_detector(task: str) -> Any:
     """The task's detector with its defaults (imported lazily: models load only when asked)."""
     if task == "injection":
-        from detectors.injection import InjectionDetector
+        from streams.config import Settings
+        from streams.pipeline.runners import injection_detector
 
-        return InjectionDetector()
+        return injection_detector(Settings.from_env())
     if task == "grounding":
         from detectors.grounding import GroundingDetector
 

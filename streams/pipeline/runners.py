@@ -5,15 +5,31 @@ runners here, so they cannot drift apart.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from streams.config import Settings
 from streams.pipeline.detection import DetectionRunner
 from streams.pipeline.redaction import Redactor
 
+if TYPE_CHECKING:
+    from detectors.injection import InjectionDetector
+
+
+def injection_detector(settings: Settings) -> "InjectionDetector":
+    """The injection detector exactly as the worker runs it: prompt and every context passage.
+
+    ``llmwatch eval injection`` builds it here too, so the eval scores a row as the worker
+    scores a call.
+    """
+    from detectors.injection import InjectionDetector
+
+    return InjectionDetector(cascade=bool(settings.cascade), scan_context=True, allowlist=settings.injection_allowlist())
+
 
 def injection_runner(settings: Settings, redactor: Redactor) -> DetectionRunner:
-    from detectors.injection import CanaryDetector, InjectionDetector
+    from detectors.injection import CanaryDetector
 
-    detectors = [InjectionDetector(cascade=bool(settings.cascade), scan_context=True)]
+    detectors = [injection_detector(settings)]
     canaries = settings.canary_tokens()
     if canaries:
         detectors.append(CanaryDetector(canaries))
