@@ -21,6 +21,8 @@ from schemas.cluster import clusterize
 
 SCHEMA_DIR = Path(__file__).resolve().parent
 EVENT_SUBJECT = "llm.calls-value"
+#: Where the ``prompt_label`` field (llm_call v3) is stored: ``llm_calls.attributes`` (OTel's name)
+PROMPT_LABEL_ATTRIBUTE = "gen_ai.prompt.label"
 _VERSIONED = re.compile(r"^(?P<name>[a-z_]+)\.v(?P<version>\d+)\.avsc$")
 _MIGRATION = re.compile(r"^ch_(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
 

@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from schemas import PROMPT_LABEL_ATTRIBUTE
 from streams.client.prompt_files import Message, PromptError, PromptFile
 from streams.client.prompt_follow import PromptFollower
 from streams.client.prompt_registry import PromptRegistry, pick
 
 log = logging.getLogger(__name__)
-LABEL_ATTRIBUTE = "gen_ai.prompt.label"
+LABEL_ATTRIBUTE = PROMPT_LABEL_ATTRIBUTE
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Prompt:
         return self.file.render(values)
 
     def stamp(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """``event`` with ``prompt_name``, ``prompt_version`` and the label attribute set.
+        """``event`` with ``prompt_name``, ``prompt_version``, ``prompt_label`` and the label attribute set.
 
         >>> f = PromptFile.parse("greet", "Hello {{name}}")
         >>> e = Prompt(f, "production").stamp({"event_id": "e1", "attributes": {"team": "a"}})
@@ -62,7 +63,8 @@ class Prompt:
         attributes = {**(event.get("attributes") or {})}
         if self.label:
             attributes[LABEL_ATTRIBUTE] = self.label
-        return {**event, "prompt_name": self.name, "prompt_version": self.version, "attributes": attributes}
+        return {**event, "prompt_name": self.name, "prompt_version": self.version, "prompt_label": self.label,
+                "attributes": attributes}
 
 
 class PromptClient:

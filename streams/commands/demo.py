@@ -46,6 +46,36 @@ ORDER BY first_alarm
 """
 
 
+PROMPT_VERSIONS_SQL = """
+SELECT c.service_name, c.prompt_name, c.prompt_version, c.calls, c.errors, c.p95_ms, c.cost_usd,
+       q.answers, q.refusal_rate
+FROM (
+    SELECT service_name, prompt_name, prompt_version, count() AS calls, countIf(status = 'error') AS errors,
+           round(quantile(0.95)(latency_ms)) AS p95_ms, round(sum(ifNull(cost_usd, 0)), 4) AS cost_usd
+    FROM llm_calls FINAL WHERE prompt_name != '' GROUP BY service_name, prompt_name, prompt_version
+) AS c
+LEFT JOIN (
+    SELECT service_name, prompt_version, count() AS answers, round(avg(flagged), 3) AS refusal_rate
+    FROM quality_scores FINAL WHERE metric = 'refusal' GROUP BY service_name, prompt_version
+) AS q USING (service_name, prompt_version)
+ORDER BY c.service_name, c.prompt_version
+"""
+# The demo's rollout rule: quality, safety and errors only (a one-minute A/B has noisy latency and cost).
+ROLLOUT_RULE = """
+rules:
+  - name: prompt-rollout
+    kind: rollout_regression
+    window: 1h
+    min_events: 30
+    margins:
+      quality_rate: {absolute: 0.05}
+      flagged_rate: {absolute: 0.05}
+      error_rate: {absolute: 0.02, relative: 0.5}
+      latency_p95: off
+      mean_cost: off
+"""
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
@@ -88,7 +118,12 @@ def run_demo(duration: float, rate: float, home: Path, keep: bool = False) -> No
         console.print(f"Generating traffic for {duration:.0f}s at {rate:.0f} msg/s (planted attacks, drift, errors, malformed)…")
         drift_after = int(rate * duration * 0.5)
         console.print(f"Metrics while it runs: http://127.0.0.1:{settings.web_port}/metrics")
-        generator = Generator(seed=int(time.time()) % 10_000, rate=rate, drift_after=drift_after)
+        prompts, rollout_after = _prompt_registry(), int(rate * duration * 0.3)
+        if prompts is not None:
+            console.print(f"Apps render their prompts from {prompts.registry.root}/ (labels.yaml); the production label's "
+                          f"last move is replayed after {rollout_after:,} calls")
+        generator = Generator(seed=int(time.time()) % 10_000, rate=rate, drift_after=drift_after,
+                              prompts=prompts, rollout_after=rollout_after)
         stats = asyncio.run(
             _while_alive(worker, generator.run(kafka.bootstrap, settings.calls_topic, rate=rate, duration_s=duration, partitions=None))
         )
@@ -129,6 +164,27 @@ async def _dead_letter_reasons(settings) -> Counter:
     return Counter(parse_headers(r.headers).get(HEADER_REASON, "?") for r in records)
 
 
+def _prompt_registry():
+    """The repository's prompts/ folder as an app would load it (None when it is not there)."""
+    from streams.client.prompts import PromptClient
+
+    for root in (Path.cwd() / "prompts", Path(__file__).resolve().parents[2] / "prompts"):
+        if (root / "labels.yaml").is_file():
+            return PromptClient(root)
+    return None
+
+
+def _rollout_alerts(client) -> list[str]:
+    """What the rollout-regression rule says about the stored traffic (evaluated at its last call)."""
+    from streams.alerting.evaluate import evaluate
+    from streams.alerting.rules import AlertRules
+
+    newest = client.query("SELECT toUnixTimestamp64Milli(max(timestamp)) FROM llm_calls").result_rows[0][0]
+    rule = AlertRules.parse(ROLLOUT_RULE, source="demo rollout rule").rules[0]
+    return [f"{'[red]FIRING[/]' if o.firing else '[green]ok[/]'} {escape(o.summary)}"
+            for o in evaluate(rule, client, newest / 1000.0 + 1.0)]
+
+
 def _print_summary(settings, stats, dead: Counter, duration: float) -> None:
     from streams.storage.clickhouse import connect
 
@@ -137,6 +193,8 @@ def _print_summary(settings, stats, dead: Counter, duration: float) -> None:
         result = client.query(SUMMARY_SQL)
         detections = client.query(DETECTIONS_SQL)
         drift = client.query(DRIFT_SQL)
+        versions = client.query(PROMPT_VERSIONS_SQL)
+        rollout = _rollout_alerts(client)
     finally:
         client.close()
     table = Table(title="What landed in ClickHouse (llm_calls)", show_lines=False)
@@ -149,6 +207,10 @@ def _print_summary(settings, stats, dead: Counter, duration: float) -> None:
     console.print(table)
     console.print(_table("Detections (detections)", detections))
     console.print(_table("Drift alarms (drift_reports)", drift) if drift.result_rows else "[dim]no drift alarm[/]")
+    console.print(_table("Prompt versions side by side (prompts/ registry, quality_scores)", versions))
+    console.print("[bold]Rollout regression alert[/] (newest prompt version vs the one before, per app and model):")
+    for line in rollout or ["[dim]no app ran two prompt versions[/]"]:
+        console.print("  " + line)
     dlq = Table(title="Dead-lettered messages (llm.calls.dlq)")
     dlq.add_column("reason")
     dlq.add_column("count", justify="right")

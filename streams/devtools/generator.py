@@ -39,9 +39,14 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 
+from streams.client.prompts import LABEL_ATTRIBUTE
+from streams.devtools.prompt_traffic import REFUSALS, PromptTraffic
 from streams.pipeline.codec import HEADER, MAGIC, EventCodec
+
+if TYPE_CHECKING:
+    from streams.client.prompts import PromptClient
 
 EPOCH_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z: events() timestamps start here unless told
 OVERSIZE_BYTES = 300 * 1024  # above the worker's default 256 KiB limit, below Kafka's 1 MiB
@@ -385,6 +390,8 @@ class Generator:
         ungrounded_ratio: float = 0.15,
         error_ratio: float = 0.02,
         codec: EventCodec | None = None,
+        prompts: "PromptClient | None" = None,
+        rollout_after: int | None = None,
     ) -> None:
         for name, value in (("injection_ratio", injection_ratio), ("indirect_ratio", indirect_ratio),
                             ("ungrounded_ratio", ungrounded_ratio), ("error_ratio", error_ratio)):
@@ -412,6 +419,8 @@ class Generator:
         self._conversations: dict[str, list[_Conversation]] = {a.name: [] for a in APPS}
         self._users = {a.name: [self._hex(8) for _ in range(300)] for a in APPS}
         self._kb = self._build_kb()
+        # Traffic from a prompts/ registry (the demo): the version a label gives each session
+        self.prompts = None if prompts is None else PromptTraffic(prompts, rollout_after, seed)
 
     # -- public API ----------------------------------------------------------------------------
     def events(self, n: int) -> Iterator[dict[str, Any]]:
@@ -550,7 +559,12 @@ class Generator:
 
         history = [] if drifting else conv.history
         messages = [*history, {"role": "user", "content": user_text}]
-        system = app.system[route.prompt_version]
+        system, version, template_hash, label = app.system[route.prompt_version], route.prompt_version, "", ""
+        prompt = self.prompts.load(app.prompt_name, conv.conversation_id, self._count) if self.prompts else None
+        if prompt is not None:
+            system, version, template_hash = self.prompts.system_text(prompt), prompt.version, prompt.version
+            if not (drifting or error or planted) and self.prompts.refuses(prompt):
+                answer = REFUSALS[self._count % len(REFUSALS)]
         prior_tokens = _tokens(system) + sum(_tokens(m["content"]) + 4 for m in history)
         input_tokens = prior_tokens + _tokens(user_text) + 4 + sum(_tokens(p) + 8 for p in context)
         cached = (prior_tokens // 64) * 64 if history else 0
@@ -579,6 +593,9 @@ class Generator:
             self._conversations[app.name].remove(conv)
 
         attributes = {"llmwatch.planted": planted, "llmwatch.source": "generator"}
+        if prompt is not None and prompt.label:
+            attributes[LABEL_ATTRIBUTE] = prompt.label
+            label = prompt.label
         if variant:
             attributes["llmwatch.planted_variant"] = variant
         env = self._weighted([e for e, _ in ENVIRONMENTS], [w for _, w in ENVIRONMENTS])
@@ -593,8 +610,9 @@ class Generator:
             "response_model": "" if error else model.response_model,
             "response_id": "" if error else model.response_id_prefix + self._token(24),
             "prompt_name": app.prompt_name,
-            "prompt_version": route.prompt_version,
-            "prompt_template_hash": hashlib.sha256(system.encode()).hexdigest()[:16],
+            "prompt_version": version,
+            "prompt_template_hash": template_hash or hashlib.sha256(system.encode()).hexdigest()[:16],
+            "prompt_label": label,
             "server_address": model.server_address,
             "input_messages": messages,
             "system_instructions": system,
@@ -737,7 +755,7 @@ class Generator:
             return raw[: r.randint(1, len(raw) - 1)]
         if kind == "unknown_schema_id":
             body = codec.encode_confluent(event)[HEADER.size:]
-            return HEADER.pack(MAGIC, r.choice([0, 3, 42, 999, 2**31 - 1])) + body
+            return HEADER.pack(MAGIC, r.choice([0, codec.latest_id + 1, 42, 999, 2**31 - 1])) + body
         if kind == "invalid_utf8":
             marker = "\u2603INVALID-UTF8\u2603"
             bad = (b"\xc3\x28\xff\xfe" * 8)[: len(marker.encode())]  # same length keeps Avro's length prefix right

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Mapping
 
+from schemas import PROMPT_LABEL_ATTRIBUTE
 from streams.pipeline.redaction import Redactor
 
 UTC = dt.timezone.utc
@@ -67,6 +68,9 @@ def llm_call_row(
     messages = record["input_messages"]
     contexts = record["retrieved_context"]
     attributes = record["attributes"]
+    label = record.get("prompt_label")
+    if label and PROMPT_LABEL_ATTRIBUTE not in attributes:
+        attributes = {**attributes, PROMPT_LABEL_ATTRIBUTE: label}
     # One redact_many call per record: its guards run once over all the record's texts.
     texts = redactor.redact_many([
         *(m["content"] for m in messages),

@@ -148,3 +148,24 @@ def test_a_follower_skips_what_it_cannot_read_and_rebuilds_versions_from_message
     good, worse = versions()
     assert follower.version("support", good[:6]).version == good and follower.version("support", worse).version == worse
     assert follower.seen == 3 and follower.labels == {"support": {}}
+
+
+def test_the_label_travels_in_schema_v3_and_is_stored_in_attributes() -> None:
+    from streams.pipeline.codec import EventCodec
+    from streams.storage.rows import LLM_CALL_COLUMNS, llm_call_row
+
+    codec = EventCodec()
+    prompt = PromptClient(Path(__file__).resolve().parents[3] / "prompts").load("docs_qa", label="staging")
+    event = prompt.stamp({"event_id": "e1", "timestamp_ms": 1_700_000_000_000, "service_name": "rag-search",
+                          "request_model": "m", "input_messages": [{"role": "user", "content": "hi"}]})
+    decoded = codec.decode(codec.encode_confluent(event))
+    assert decoded.schema_id == codec.latest_id == 3
+    assert (decoded.record["prompt_name"], decoded.record["prompt_label"]) == ("docs_qa", "staging")
+    # an app that sets the field but not the attribute: the row's attributes still carry the label
+    record = {**decoded.record, "attributes": {}}
+    row = llm_call_row(record, decoded.schema_id, "llm.calls", 0, 0)
+    attributes = row[[name for name, _ in LLM_CALL_COLUMNS].index("attributes")]
+    assert dict(attributes)[LABEL_ATTRIBUTE] == "staging"
+    # written with v2 (no such field): read as "" and nothing added
+    old = codec.decode(codec.encode_confluent({k: v for k, v in event.items() if k != "prompt_label"}, schema_id=2))
+    assert old.record["prompt_label"] == ""
