@@ -520,6 +520,13 @@ ORDER BY version""", ("version", "calls", "error_rate", "p50_ms", "p95_ms", "p99
         PanelSpec("Answers with a quality flag: A vs B", "timeseries",
                   ab_series("sum(flagged) / sum(checks) AS flagged_rate", _AB_DET, " AND detector = 'quality'"),
                   ("time", "prompt_version", "flagged_rate"), interval=MINUTE, unit="percentunit"),
+        PanelSpec("What changed: template and settings of A and B", "table", """
+SELECT version, name AS prompt, committed_at AS committed, author, model, config, template
+FROM prompt_versions FINAL
+WHERE version IN (${version_a:singlequote}, ${version_b:singlequote})
+ORDER BY committed_at""", ("version", "prompt", "committed", "author", "model", "config", "template"), "table", 24, 8,
+                  description="The two versions being compared, as published to llm.prompts: what the team changed "
+                              "between them (for a line diff: llmwatch prompts diff NAME A B)."),
         PanelSpec("Published prompt versions", "table", """
 SELECT v.name AS prompt, v.version AS version, v.model AS model, arrayStringConcat(v.labels, ', ') AS labels,
     v.author AS author, v.committed_at AS committed, ifNull(c.calls, 0) AS calls

@@ -162,3 +162,11 @@ def test_quality_table_shows_the_worse_prompt_versions_refusals(seeded) -> None:
     support = {r["version"]: r["refusal_rate"] for r in rows if (r["app"], r["model"]) == ("support-bot", "gpt-4o-mini")}
     assert support["v1"] > 2 * support["v2"]  # the seeded worse version stands out
     assert all(r["format_failure_rate"] is None for r in rows)  # no call declared an output format
+
+
+def test_what_changed_shows_exactly_the_two_compared_versions_oldest_first(seeded) -> None:
+    rows = run(seeded, ("prompt-versions", "What changed: template and settings of A and B"))
+    expected = raw(seeded, "SELECT version, template FROM prompt_versions FINAL WHERE version IN ('v1', 'v3') "
+                           "ORDER BY committed_at")
+    assert [(r["version"], r["template"]) for r in rows] == [tuple(e) for e in expected]
+    assert {r["version"] for r in rows} == {"v1", "v3"}
