@@ -41,8 +41,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 
-from streams.client.prompts import LABEL_ATTRIBUTE
-from streams.devtools.prompt_traffic import REFUSALS, PromptTraffic
+from schemas import PROMPT_LABEL_ATTRIBUTE as LABEL_ATTRIBUTE
 from streams.pipeline.codec import HEADER, MAGIC, EventCodec
 
 if TYPE_CHECKING:
@@ -420,7 +419,11 @@ class Generator:
         self._users = {a.name: [self._hex(8) for _ in range(300)] for a in APPS}
         self._kb = self._build_kb()
         # Traffic from a prompts/ registry (the demo): the version a label gives each session
-        self.prompts = None if prompts is None else PromptTraffic(prompts, rollout_after, seed)
+        self.prompts: Any = None  # a PromptTraffic
+        if prompts is not None:  # imported here: the registry (git, dotpromptz) is only for this traffic
+            from streams.devtools.prompt_traffic import PromptTraffic
+
+            self.prompts = PromptTraffic(prompts, rollout_after, seed)
 
     # -- public API ----------------------------------------------------------------------------
     def events(self, n: int) -> Iterator[dict[str, Any]]:
@@ -564,7 +567,7 @@ class Generator:
         if prompt is not None:
             system, version, template_hash = self.prompts.system_text(prompt), prompt.version, prompt.version
             if not (drifting or error or planted) and self.prompts.refuses(prompt):
-                answer = REFUSALS[self._count % len(REFUSALS)]
+                answer = self.prompts.refusal(self._count)
         prior_tokens = _tokens(system) + sum(_tokens(m["content"]) + 4 for m in history)
         input_tokens = prior_tokens + _tokens(user_text) + 4 + sum(_tokens(p) + 8 for p in context)
         cached = (prior_tokens // 64) * 64 if history else 0
@@ -612,7 +615,6 @@ class Generator:
             "prompt_name": app.prompt_name,
             "prompt_version": version,
             "prompt_template_hash": template_hash or hashlib.sha256(system.encode()).hexdigest()[:16],
-            "prompt_label": label,
             "server_address": model.server_address,
             "input_messages": messages,
             "system_instructions": system,
@@ -634,6 +636,7 @@ class Generator:
             "span_id": self._hex(16),
             "attributes": attributes,
             "tool_calls": tool_calls,
+            "prompt_label": label,
         }
 
     def _conversation(self, app: AppProfile) -> _Conversation:

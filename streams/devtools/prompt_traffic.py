@@ -67,6 +67,11 @@ class PromptTraffic:
             self._system[prompt.version] = next((m.text for m in messages if m.role == "system"), "")
         return self._system[prompt.version]
 
+    @staticmethod
+    def refusal(count: int) -> str:
+        """The simulated refusal for the ``count``-th call."""
+        return REFUSALS[count % len(REFUSALS)]
+
     def refuses(self, prompt: Prompt) -> bool:
         """Whether the simulated model refuses this answer (the version's ``demo.refusal_rate``)."""
         demo = ((prompt.file.front.get("metadata") or {}).get("demo") or {})
