@@ -184,32 +184,33 @@ class InjectionDetector(Detector):
         """Detect many events with ONE ``encode`` call for every text that needs embedding."""
         per_event = [self._texts(e) for e in events]
         heur: list[list[HeuristicResult]] = [[scan(t) for _, _, t in items] for items in per_event]
-        need, skipped = self._embedding_plan(per_event, heur)
         certain = [self.cascade and max(h.score for h in hs) >= self.certainty for hs in heur]
+        need, skipped = self._embedding_plan(per_event, certain)
         plans = {ei: self._indirect_plan(items) for ei, items in enumerate(per_event)
                  if self._indirect_on and not certain[ei]}
         plans = {ei: plan for ei, plan in plans.items() if plan[0]}
-        texts = [strip_code(per_event[ei][ti][2]) for ei, ti in need]
+        # what layers 2-3 read of a text: its prose, without pasted code and tracebacks
+        prose = [strip_code(per_event[ei][ti][2]) for ei, ti in need]
+        texts = list(prose)
         for ei, (cands, passages) in plans.items():
             texts += [per_event[ei][0][2] or " ", *passages, *(c.seg.text for c in cands)]
         emb = self._encoder().encode(texts) if texts else np.zeros((0, 1), np.float32)
-        layer_scores = self._embedding_layers_scores(need, per_event, heur, emb[: len(need)]) if need else {}
+        layer_scores = self._embedding_layers_scores(need, prose, heur, emb[: len(need)]) if need else {}
         indirect = self._indirect_scores(plans, emb[len(need):])
         return [self._verdict(ei, per_event[ei], heur[ei], layer_scores, skipped, indirect.get(ei))
                 for ei in range(len(events))]
 
-    def _embedding_plan(self, per_event, heur) -> tuple[list[tuple[int, int]], dict[tuple[int, int], str]]:
+    def _embedding_plan(self, per_event, certain: list[bool]) -> tuple[list[tuple[int, int]], dict[tuple[int, int], str]]:
         """Which (event, text) pairs layers 2-3 embed, and why the others are skipped."""
         need: list[tuple[int, int]] = []
         skipped: dict[tuple[int, int], str] = {}
-        for ei, (items, hs) in enumerate(zip(per_event, heur)):
-            certain = self.cascade and max(h.score for h in hs) >= self.certainty
+        for ei, items in enumerate(per_event):
             for ti, (where, _, text) in enumerate(items):
                 if not self._embedding_layers:
                     skipped[(ei, ti)] = "disabled"
                 elif where == "context" and self._indirect_on:
                     skipped[(ei, ti)] = "context"
-                elif certain:
+                elif certain[ei]:
                     skipped[(ei, ti)] = "cascade"
                 elif not text.strip():
                     skipped[(ei, ti)] = "empty"
@@ -219,7 +220,7 @@ class InjectionDetector(Detector):
                     need.append((ei, ti))
         return need, skipped
 
-    def _embedding_layers_scores(self, need, per_event, heur, emb: np.ndarray) -> dict[tuple[int, int], dict[str, Any]]:
+    def _embedding_layers_scores(self, need, prose: list[str], heur, emb: np.ndarray) -> dict[tuple[int, int], dict[str, Any]]:
         index, model = self._load()
         sims = index.similarities(emb)
         nn = sims.argmax(axis=1)
@@ -227,7 +228,7 @@ class InjectionDetector(Detector):
         hs = [heur[ei][ti] for ei, ti in need]
         feats = build_features(
             emb, np.array([h.family_flags() for h in hs]), np.array([h.score for h in hs]), maxsim,
-            np.array([text_stats(strip_code(per_event[ei][ti][2])) for ei, ti in need]),
+            np.array([text_stats(text) for text in prose]),
             np.array([len(h.rules) for h in hs]), top_k_mean(sims),
         )
         prob = model.proba(feats)
