@@ -10,6 +10,7 @@ worker's partitions change the detector is rebuilt from the checkpoints of the a
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import importlib
 import logging
@@ -18,6 +19,7 @@ from typing import Any
 import faust
 
 from streams.agents.common import register_detection_agent
+from streams.agents.delivered_table import DeliveredTable, delivered_table
 from streams.kafka.send_retry import send_all
 from streams.pipeline import drift_state
 from streams.pipeline.detection import DetectionRunner, Positioned
@@ -29,27 +31,43 @@ from streams.worker.services import Services
 log = logging.getLogger(__name__)
 
 
-def register(app: faust.App, services: Services) -> None:
-    s = services.settings
-    checkpoints = app.Table(
-        "drift_checkpoints",  # per app (drift_state held per-key binary records before)
-        partitions=s.topic_partitions,
-        # Written from the batch loop, keyed by app: the key's hash picks the partition, which is
-        # the partition of the app's calls (drift_state explains why).
+def checkpoint_table(app: faust.App, partitions: int) -> DeliveredTable:
+    """The changelog-backed table of drift checkpoints, keyed by app name (UTF-8 bytes).
+
+    The key is sent raw so the producer's murmur2 hash puts an app's checkpoint in the changelog
+    partition numbered like the calls partition of the app (``drift_state.app_partition``): the
+    worker assigned those calls recovers exactly the checkpoints it needs. (A ``str`` key would
+    be JSON-encoded, quotes included, and hash to another partition.)
+    """
+    return delivered_table(
+        app,
+        # A new name: "drift_checkpoints" had JSON keys, in partitions no owner recovered.
+        "drift_app_state",
+        partitions=partitions,
         use_partitioner=True,
-        schema=faust.Schema(key_type=str, value_type=str, key_serializer="raw", value_serializer="raw"),
+        key_type=bytes,
+        value_type=str,
         # A checkpoint holds an app's embedding windows (float16, base64): allow large records.
         extra_topic_configs={"max.message.bytes": str(8 * 1024 * 1024)},
     )
+
+
+def register(app: faust.App, services: Services) -> None:
+    s = services.settings
+    checkpoints = checkpoint_table(app, s.topic_partitions)
     reports_topic = app.topic(s.drift_reports_topic, value_type=bytes, key_type=bytes) if not s.needs_clickhouse else None
     state: dict[str, Any] = {"ownership": None, "reporter": DriftReporter()}
+    # Held from a batch's start to its checkpoint, and by the report timer: a checkpoint the timer
+    # writes never pairs state that includes a batch with an offset that does not.
+    lock = asyncio.Lock()
 
     def owned_partitions() -> frozenset[int]:
         return frozenset(tp.partition for tp in app.consumer.assignment() if tp.topic == s.calls_topic)
 
     def rebuild(partitions: frozenset[int]) -> Any:
         detector, reporter = drift_detector(s), DriftReporter()
-        ownership, broken = drift_state.rebuild(detector, reporter, list(checkpoints.items()), partitions, s.topic_partitions)
+        saved = [(app_name.decode(), blob) for app_name, blob in checkpoints.items()]
+        ownership, broken = drift_state.rebuild(detector, reporter, saved, partitions, s.topic_partitions)
         for name in broken:
             log.warning("ignoring the drift checkpoint of %s (another detector version?)", name)
         state.update(detector=detector, reporter=reporter, ownership=ownership)
@@ -64,7 +82,9 @@ def register(app: faust.App, services: Services) -> None:
         if partitions != state["ownership"].partitions:  # a rebalance: take over what moved here
             runner.detectors[0] = await services.detect(rebuild, partitions)
         ownership = state["ownership"]
-        return [p for p in batch if ownership.fresh(p.record["service_name"], p.offset)]
+        # Events of a partition already given away (buffered before the rebalance) are the new
+        # owner's: folding them here would write a checkpoint that is not a continuation of its state.
+        return [p for p in batch if p.partition in ownership.partitions and ownership.fresh(p.record["service_name"], p.offset)]
 
     async def after_batch(runner: DetectionRunner, out: Any, batch: list[Positioned]) -> None:
         last: dict[str, int] = {}
@@ -72,16 +92,23 @@ def register(app: faust.App, services: Services) -> None:
             last[p.record["service_name"]] = max(p.offset, last.get(p.record["service_name"], -1))
         state["ownership"].covered.update(last)
         await checkpoint(last)
+        # Before the batch is acked: its offsets must never be committed ahead of the state.
+        await checkpoints.delivered()
 
     async def checkpoint(apps: dict[str, int]) -> None:
         detector, reporter = state["detector"], state["reporter"]
         blobs = await services.detect(lambda: {a: drift_state.checkpoint_blob(detector, reporter, a, o) for a, o in apps.items()})
         for name, blob in blobs.items():
-            checkpoints[name] = blob
+            checkpoints[name.encode()] = blob
+
+    def reportable_keys() -> list[drift_state.Key]:
+        """Keys of the partitions this worker holds both in its detector and in the group now."""
+        held = state["ownership"].partitions & owned_partitions()
+        return [k for k in state["detector"].keys() if drift_state.app_partition(k[0], s.topic_partitions) in held]
 
     # Built on the first batch: the checkpoint table is restored only once partitions are assigned.
     register_detection_agent(
-        app, services, "detect_drift", build, after_batch, build_at_start=False, before_batch=before_batch
+        app, services, "detect_drift", build, after_batch, build_at_start=False, before_batch=before_batch, guard=lock
     )
 
     @app.task
@@ -91,11 +118,14 @@ def register(app: faust.App, services: Services) -> None:
 
     @app.timer(s.drift_report_interval_s, name="drift_reports")
     async def write_reports() -> None:
-        detector = state.get("detector")
-        if detector is None or not services.ready.is_set():
+        if state.get("detector") is None or not services.ready.is_set():
             return
-        now = dt.datetime.now(dt.timezone.utc)
-        rows = await services.detect(state["reporter"].rows, detector, now)
+        async with lock:
+            await report(dt.datetime.now(dt.timezone.utc))
+
+    async def report(now: dt.datetime) -> None:
+        keys = reportable_keys()
+        rows = await services.detect(state["reporter"].rows, state["detector"], now, keys)
         if reports_topic is not None:
             await send_all(lambda row: reports_topic.send(key=row[1].encode(), value=drift_report_message(row)), rows, what="drift report")
         else:
@@ -104,6 +134,6 @@ def register(app: faust.App, services: Services) -> None:
             await services.write(state["sink"], rows)
         # What was reported travels with the state, so the next owner does not report it again.
         covered = state["ownership"].covered
-        await checkpoint({key[0]: covered.get(key[0], -1) for key in detector.keys()})
+        await checkpoint({key[0]: covered.get(key[0], -1) for key in keys})
         for row in rows:
             services.metrics.drift_reports.labels(str(bool(row[5])).lower()).inc()

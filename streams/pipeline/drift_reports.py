@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from typing import Any
+from typing import Any, Iterable
 
 from detectors.drift import DriftDetector, DriftReport
 
@@ -43,9 +43,10 @@ class DriftReporter:
         """Take over what another worker's last report of ``key`` covered."""
         self._seen[tuple(key)] = dict(counts)  # type: ignore[index]
 
-    def rows(self, detector: DriftDetector, now: dt.datetime) -> list[list[Any]]:
+    def rows(self, detector: DriftDetector, now: dt.datetime, keys: Iterable[tuple[str, str, str]] | None = None) -> list[list[Any]]:
+        """Report rows for ``keys`` (default: every key the detector holds)."""
         out: list[list[Any]] = []
-        for key in detector.keys():
+        for key in detector.keys() if keys is None else keys:
             report = detector.report(key)
             out.extend(self._key_rows(report, now))
         return out

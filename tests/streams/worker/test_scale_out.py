@@ -50,14 +50,18 @@ def detect_lag(s: Settings) -> int | None:
 
 
 def owner_of(workers: list[WorkerProcess], partition: int, timeout_s: float = 240) -> WorkerProcess:
-    """The detect worker whose latest drift rebuild took ``partition``."""
+    """The detect worker whose drift rebuild took ``partition`` last (a worker that lost it
+    logs nothing until its next batch, so its older line may still name it)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        latest: list[tuple[str, WorkerProcess]] = []
         for w in workers:
             w.check_alive()
-            found = re.findall(r"drift: partitions \[([\d, ]*)\]", w.log_text())
-            if found and str(partition) in found[-1].replace(" ", "").split(","):
-                return w
+            found = re.findall(r"^\[([\d\- :,]+)\].*drift: partitions \[([\d, ]*)\]", w.log_text(), re.M)
+            if found and str(partition) in found[-1][1].replace(" ", "").split(","):
+                latest.append((found[-1][0], w))
+        if latest:
+            return max(latest, key=lambda sw: sw[0])[1]
         time.sleep(0.5)
     raise TimeoutError(f"no detect worker took partition {partition}")
 
@@ -84,7 +88,6 @@ def test_three_detect_workers_one_killed_give_one_verdict_each_and_exact_drift(s
     d = detect_settings[0]
     try:
         asyncio.run(produce(settings.kafka_bootstrap, settings.calls_topic, [(m.key, m.value) for m in messages]))
-        victim = owner_of(workers, app_partition(DEFAULT_DRIFT_KEY[0], settings.topic_partitions))
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:  # kill with work done and work left
             lag = detect_lag(d)
@@ -92,6 +95,7 @@ def test_three_detect_workers_one_killed_give_one_verdict_each_and_exact_drift(s
                 break
             time.sleep(0.2)
         assert lag is not None and 0 < lag < len(messages), f"the kill should land mid-stream (lag {lag})"
+        victim = owner_of(workers, app_partition(DEFAULT_DRIFT_KEY[0], settings.topic_partitions))
         victim.kill()
         survivors = [w for w in workers if w is not victim]
         assert asyncio.run(
