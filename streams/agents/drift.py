@@ -135,5 +135,6 @@ def register(app: faust.App, services: Services) -> None:
         # What was reported travels with the state, so the next owner does not report it again.
         covered = state["ownership"].covered
         await checkpoint({key[0]: covered.get(key[0], -1) for key in keys})
+        await checkpoints.delivered()
         for row in rows:
             services.metrics.drift_reports.labels(str(bool(row[5])).lower()).inc()
