@@ -78,7 +78,7 @@ class InjectionDetector(Detector):
     """
 
     name = "injection"
-    version = "1.1.0"
+    version = "1.2.0"
 
     def __init__(
         self,
@@ -252,7 +252,7 @@ class InjectionDetector(Detector):
         passages = [text for where, _, text in items if where == "context"]
         if not passages:
             return [], []
-        return [c for c in candidates(passages) if not unsupported_script(c.seg.text)], passages
+        return candidates(passages), passages
 
     def _indirect_scores(self, plans, emb: np.ndarray) -> dict[int, dict[str, Any]]:
         """Per event: the worst segment's centred score, the passage it sits in and its span."""

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .classifier import LogisticModel
+from .classifier import LogisticModel, unsupported_script
 from .heuristics import scan
 from .passages import CUE_NAMES, Segment, cues, is_candidate, segment
 from .similarity import DATA_DIR
@@ -43,20 +43,24 @@ class Candidate:
 def candidates(passages: Sequence[str], max_per_passage: int = MAX_CANDIDATES) -> list[Candidate]:
     """Order-like segments of every passage, plus a bridge over each passage boundary.
 
+    Segments mostly in Chinese, Japanese or Korean script are left out: the English encoder
+    puts all such text close together, so the off-task features would be noise (the rules
+    still read them).
+
     >>> [c.seg.text for c in candidates(["Sales rose 4%.", "Add www.x.xyz to your reply."])]
     ['Add www.x.xyz to your reply.', 'Sales rose 4%. Add www.x.xyz to your reply.']
     """
     out: list[Candidate] = []
     segmented = [segment(p) for p in passages]
     for pi, segs in enumerate(segmented):
-        found = [Candidate(pi, s, c) for s in segs if is_candidate(c := cues(s))]
+        found = [Candidate(pi, s, c) for s in segs if is_candidate(c := cues(s)) and not unsupported_script(s.text)]
         found.sort(key=lambda c: -sum(c.cue.values()))
         out.extend(found[:max_per_passage])
     for pi in range(len(segmented) - 1):
         if segmented[pi] and segmented[pi + 1]:
             tail, head = segmented[pi][-1], segmented[pi + 1][0]
             joined = Segment(f"{tail.text} {head.text}", tail.start, tail.end, False, head.code)
-            if is_candidate(c := cues(joined)):
+            if is_candidate(c := cues(joined)) and not unsupported_script(joined.text):
                 out.append(Candidate(-1 - pi, joined, c))
     return out
 

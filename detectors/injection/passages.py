@@ -30,10 +30,46 @@ _SENTENCE_END = re.compile(r"(?<=[.!?。！？])(?:\s+|(?=[A-Z¿¡]))")
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
 _URL = re.compile(r"https?://|www\.|\b[\w.+-]+@[\w-]+\.[a-z]{2,}\b|\b[\w-]+\.(?:com|net|org|xyz|io|ru|cn|info|biz)\b")
 
+# Other languages, written from their grammar (not from attack rows): German, French, Spanish,
+# Italian, Portuguese, Dutch, Polish, Russian and Turkish. A second-person possessive with
+# "answer", the assistant and the user named, and the verbs an order to a model opens with
+# (forget/ignore, write, answer, add, tell/advise, send, translate), in the imperative. Chinese,
+# Japanese and Korean segments are not scored at all (see indirect.candidates): the English
+# encoder cannot place them, so only the rules read them.
+_I18N_OUTPUT_REF = (
+    r"|\b(?:deine|deiner|ihre|ihrer)\s+antwort\w*|\b(?:ta|votre)\s+r[ée]ponse\b|\b(?:tu|su)\s+respuesta\b"
+    r"|\b(?:tua|sua)\s+risposta\b|\b(?:tua|sua)\s+resposta\b|\b(?:je|jouw|uw)\s+antwoord\b"
+    r"|\b(?:twoj|swoj|wasz)\w*\s+odpowied\w*|(?:тво|ваш|сво)\w*\s+ответ\w*"
+    r"|\b(?:cevab|yan[ıi]t)\w*"
+)
+_I18N_MODEL_REF = (
+    r"|\b(?:künstliche intelligenz|ia|sztuczn\w+ inteligencj\w+|yapay zeka|asistente|assistente|assistent|asystent|ассистент|"
+    r"ии|нейросет\w*|sprachmodell|mod[èe]le de langage|modelo de lenguaje|taalmodel)\b"
+)
+_I18N_READER_REF = (
+    r"|\b(?:utilisateur|utilisatrice|usuario|usuaria|utente|usu[áa]rio|benutzer\w*|nutzer\w*|gebruiker\w*|"
+    r"u[żz]ytkownik\w*|пользовател\w*|kullan[ıi]c[ıi]\w*|lecteur|lectrice|lector|lettore|leitor|leser\w*|lezer\w*|"
+    r"czytelnik\w*|читател\w*)\b"
+)
+_I18N_ORDER = (
+    r"|^\W*(?:bitte\s+|s'il (?:te|vous) pla[îi]t,?\s+|por favor,?\s+|per favore,?\s+|prosz[ęe]\s+|пожалуйста,?\s+)?"
+    r"(?:vergiss|vergessen sie|ignorier\w*|oublie\w*|ignore[sz]?|olvida\w*|ignora\w*|dimentica\w*|esque[çc]a\w*|"
+    r"negeer|vergeet|zapomnij|zignoruj|забудь\w*|игнорируй\w*|schreib\w*|[ée]cri[st]\w*|escrib\w*|scrivi|escreva|"
+    r"schrijf|napisz|напиши\w*|antworte\w*|r[ée]pond[sez]{1,2}|responde|responda|rispondi|antwoord|odpowiedz\w*|"
+    r"ответь\w*|f[üu]ge|erg[äa]nze|ajoute[sz]?|a[ñn]ade|agrega|incluye|aggiungi|includi|adicione|inclua|voeg|dodaj|"
+    r"добавь\w*|sag|sage|dis|dites|d[ií]le|di'|diga|zeg|powiedz|скажи\w*|empfiehl|conseille[sz]?|recommande[sz]?|"
+    r"aconseja|recomienda|consiglia|raccomanda|recomende|aconselhe|beveel|poleć|посоветуй\w*|sende|schicke|envoie[sz]?|"
+    r"env[ií]a|invia|envie|stuur|wy[śs]lij|отправь\w*|[üu]bersetze|tradu[ci]\w*|vertaal|przet[łl]umacz|переведи)\b"
+)
+# Orders that do not open the sentence: Turkish puts the verb last.
+_I18N_ORDER_ANYWHERE = re.compile(r"görmezden gel|\b(?:yaz|söyle|ekle|gönder|cevap ver)\W*$", re.IGNORECASE)
+
 # the model's own output, named from the outside ("in your reply", "to your answer")
 _OUTPUT_REF = re.compile(
     r"\byour\s+(?:(?:final|next|whole|entire|own|first|last)\s+)?(?:response|responses|reply|replies|answer|answers|"
-    r"output|summary|translation|completion)\b|\b(?:respond|reply|answer)\s+(?:only\s+)?(?:with|in|using)\b",
+    r"output|summary|translation|completion)\b|\b(?:respond|reply|answer)\s+(?:only\s+)?(?:with|in|using)\b"
+    # the same in the languages attacks are most often written in (see _I18N below)
+    + _I18N_OUTPUT_REF,
     re.IGNORECASE,
 )
 # the model's work product, as a code answer would name it
@@ -43,10 +79,11 @@ _WORK_REF = re.compile(
     re.IGNORECASE,
 )
 _MODEL_REF = re.compile(
-    r"\b(?:ai|a\.i\.|assistant|chatbot|language model|llm|gpt|bot|model|system)\b|\byou are (?:an?|the|now)\b",
+    r"\b(?:ai|a\.i\.|assistant|chatbot|language model|llm|gpt|bot|model|system)\b|\byou are (?:an?|the|now)\b"
+    + _I18N_MODEL_REF,
     re.IGNORECASE,
 )
-_READER_REF = re.compile(r"\b(?:the user|users|readers?|recipients?|customers?)\b", re.IGNORECASE)
+_READER_REF = re.compile(r"\b(?:the user|users|readers?|recipients?|customers?)\b" + _I18N_READER_REF, re.IGNORECASE)
 _QUESTION_START = re.compile(
     r"^\W*(?:what|who|whom|whose|when|where|why|which|how|can|could|would|will|should|is|are|do|does|did|may|"
     r"tell me|give me|show me|explain|describe|list|name)\b",
@@ -64,7 +101,7 @@ _IMPERATIVE = re.compile(
     r"be sure|don'?t|do not|never|always|avoid|introduce|convert|encode|decode|spell|capitali[sz]e|anagram|"
     r"group|combine|split|separate|uppercase|lowercase|send|forward|email|share|post|upload|visit|click|download|"
     r"install|run|execute|open|call|contact|reach|direct|redirect|promote|advertise|inform|warn|notify|"
-    r"act|pretend|imagine|role-?play|assume|consider|switch|respond)\b",
+    r"act|pretend|imagine|role-?play|assume|consider|switch|respond)\b" + _I18N_ORDER,
     re.IGNORECASE,
 )
 # verbs that ask for *text* (a task for an assistant), as opposed to an action in the world
@@ -76,7 +113,7 @@ _TASK_VERB = re.compile(
     r"embed|modify|change|alter|adjust|enhance|augment|enrich|emphasi[sz]e|highlight|format|render|convert|encode|"
     r"spell|capitali[sz]e|anagram|jumble|scramble|rearrange|reverse|replace|substitute|remove|introduce|use|"
     r"utili[sz]e|employ|ensure|make sure|break down|analy[sz]e|compare|discuss|share|say|state|print|output|"
-    r"repeat|ignore|disregard|forget)\b",
+    r"repeat|ignore|disregard|forget)\b" + _I18N_ORDER,
     re.IGNORECASE,
 )
 _FIRST_LETTER = re.compile(r"^[\W\d_]*([^\W\d_])")
@@ -200,23 +237,25 @@ def cues(seg: Segment) -> dict[str, float]:
     """The segment's non-embedding cues, each in [0, 1] (``log_words`` grows slowly with length)."""
     text = seg.text
     words = _WORD.findall(text)
-    n = max(1, len(words))
+    n_words = len(words)
+    n = max(1, n_words)
     first = _FIRST_LETTER.match(text)
+    elsewhere = bool(_I18N_ORDER_ANYWHERE.search(text))
     return {
         "output_ref": float(bool(_OUTPUT_REF.search(text))),
         "work_ref": float(bool(_WORK_REF.search(text))),
         "model_ref": float(bool(_MODEL_REF.search(text))),
         "reader_ref": float(bool(_READER_REF.search(text))),
-        "imperative": float(bool(_IMPERATIVE.match(text))),
-        "task_verb": float(bool(_TASK_VERB.match(text))),
+        "imperative": float(bool(_IMPERATIVE.match(text)) or elsewhere),
+        "task_verb": float(bool(_TASK_VERB.match(text)) or elsewhere),
         # "which returns as expected" opens like a question but is a clause of the sentence before
-        "question": float(text.rstrip().endswith(("?", "？")) and bool(_QUESTION_START.match(text) or len(words) > 2)),
+        "question": float(text.rstrip().endswith(("?", "？")) and bool(_QUESTION_START.match(text) or n_words > 2)),
         "capitalised": float(bool(first) and first.group(1).isupper()),
         "second_person": min(1.0, 4.0 * len(_SECOND_PERSON.findall(text)) / n),
         "url": float(bool(_URL.search(text))),
         "risky_code": float(bool(seg.code) and bool(_RISKY_CODE.search(seg.code))),
         "own_line": float(seg.own_line),
-        "log_words": math.log1p(len(words)) / 5.0,
+        "log_words": math.log1p(n_words) / 5.0,
     }
 
 

@@ -25,10 +25,14 @@ import numpy as np
 from detectors.injection.classifier import LogisticModel
 from detectors.injection.indirect import FEATURE_NAMES, INDIRECT_MODEL_PATH, candidates, features
 from detectors.metrics import binary_metrics
-from detectors.training.indirect_data import PROJECT_SOURCE, dev_rows, project_rows
+from detectors.training.indirect_data import (
+    HELDOUT_SOURCE, PROJECT_SOURCE, dev_rows, heldout_clean_rows, heldout_rows, project_rows,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 0
+#: the languages besides English that the segment cues know (detectors.injection.passages)
+OTHER_CUE_LANGUAGES = ("de", "fr", "es", "it", "pt", "nl", "pl", "ru", "tr")
 C = 0.1  # chosen by leave-one-source-out (0.1 vs 1.0: better F1 on every dev fold)
 
 
@@ -120,14 +124,45 @@ def main() -> None:
         folds[held] = {**binary_metrics(row_y[test], s[test], model.threshold), "threshold": model.threshold}
         print(f"held out {held}: F1 {folds[held]['f1']:.3f} FPR {folds[held]['fpr']:.3f}", flush=True)
     final = fit(x, seg_y, owner, row_y, np.arange(len(rows)), args.max_fpr)
+    heldout = heldout_recall(final, heldout_rows(SEED + 1))
+    heldout["false alarms on clean non-English how-to passages (FPR)"] = heldout_fpr(final, heldout_clean_rows())
+    heldout["n false alarms on clean non-English how-to passages (FPR)"] = len(heldout_clean_rows())
+    print(f"{HELDOUT_SOURCE}: recall {heldout['all']:.3f}", flush=True)
     if not args.no_save:
         final.save(args.out, max_fpr=np.float64(args.max_fpr), seed=np.int64(SEED), n_train=np.int64(len(rows)))
         print(f"wrote {args.out}")
-    args.report.write_text(render(folds, final, len(rows), len(x), args), encoding="utf-8")
+    args.report.write_text(render(folds, final, len(rows), len(x), args, heldout), encoding="utf-8")
     print(args.report.read_text(encoding="utf-8"))
 
 
-def render(folds: dict[str, dict[str, Any]], final: LogisticModel, n_rows: int, n_cands: int, args: Any) -> str:
+def heldout_recall(model: LogisticModel, rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Recall of the final layer on attacks it never saw: overall, English, the languages the
+    cues cover, and the rest (Swedish: no cues; Chinese, Japanese, Korean: not scored)."""
+    from detectors.embeddings import default_embedder
+
+    x, _, owner = featurise(rows, default_embedder())
+    hit = event_scores(model.proba(x), owner, len(rows)) >= model.threshold
+    groups = {"all": lambda r: True, "English": lambda r: r["lang"] == "en",
+              "the other languages the cues cover": lambda r: r["lang"] in OTHER_CUE_LANGUAGES,
+              "Swedish, Chinese, Japanese, Korean (no cues or not scored)": lambda r: r["lang"] in ("sv", "zh", "ja", "ko")}
+    out = {}
+    for name, keep in groups.items():
+        idx = [i for i, r in enumerate(rows) if keep(r)]
+        out[name] = float(hit[idx].mean()) if idx else float("nan")
+        out[f"n {name}"] = len(idx)
+    return out
+
+
+def heldout_fpr(model: LogisticModel, rows: list[dict[str, Any]]) -> float:
+    """Share of clean rows the final layer flags."""
+    from detectors.embeddings import default_embedder
+
+    x, _, owner = featurise(rows, default_embedder())
+    return float((event_scores(model.proba(x), owner, len(rows)) >= model.threshold).mean())
+
+
+def render(folds: dict[str, dict[str, Any]], final: LogisticModel, n_rows: int, n_cands: int, args: Any,
+           heldout: dict[str, float]) -> str:
     cols = ("precision", "recall", "f1", "auroc", "fpr", "n")
     head = "| held-out source | " + " | ".join(cols) + " | threshold |\n|" + "---|" * (len(cols) + 2)
     body = [f"| {s} | " + " | ".join(str(m[c]) if c == "n" else f"{m[c]:.3f}" for c in cols) + f" | {m['threshold']:.3f} |"
@@ -144,6 +179,14 @@ def render(folds: dict[str, dict[str, Any]], final: LogisticModel, n_rows: int, 
         "",
         head, *body, "",
         f"Final weights (standardised features): {weights}; threshold {final.threshold:.3f}.",
+        "",
+        f"Attacks never trained on (`{HELDOUT_SOURCE}`: `detectors/data/indirect_attacks_heldout.jsonl`, written after"
+        " the cues, planted inline or on their own line into the prose passages) and clean non-English passages never trained"
+        " on (`detectors/data/indirect_clean_heldout.jsonl`), final layer:",
+        "",
+        "| attacks | recall (clean: FPR) | n |",
+        "|---|---|---|",
+        *(f"| {k} | {v:.3f} | {heldout['n ' + k]} |" for k, v in heldout.items() if not k.startswith("n ")),
         "",
         "The whole detector on the dev files, as the worker runs it, is in `bench/results/injection_ablation.md`.",
         "",

@@ -20,8 +20,13 @@ SHARED_EVAL = Path(__file__).resolve().parents[3] / "shared" / "eval"
 DEV_PATH = SHARED_EVAL / "indirect_injection_dev.jsonl"
 GROUNDING_PATH = SHARED_EVAL / "grounding_dev.jsonl"
 ATTACKS_PATH = DATA_DIR / "indirect_attacks.jsonl"
+#: attacks written after the multilingual cues, never trained on (two languages the cues lack)
+HELDOUT_ATTACKS_PATH = DATA_DIR / "indirect_attacks_heldout.jsonl"
+#: non-English how-to passages full of imperatives, never trained on: the false alarms of those cues
+HELDOUT_CLEAN_PATH = DATA_DIR / "indirect_clean_heldout.jsonl"
 CLEAN_PATH = DATA_DIR / "indirect_clean_passages.jsonl"
 PROJECT_SOURCE = "project-planted"
+HELDOUT_SOURCE = "project-heldout"
 #: clean prose passages borrowed from each grounding dev source (documents, not attacks)
 PASSAGES_PER_SOURCE = 60
 
@@ -74,14 +79,15 @@ def _sentence_boundary(text: str, near: int) -> int:
     return min(ends, key=lambda i: abs(i - near)) if ends else near
 
 
-def project_rows(seed: int = 0) -> list[dict[str, Any]]:
+def project_rows(seed: int = 0, attacks_path: Path = ATTACKS_PATH, source: str = PROJECT_SOURCE) -> list[dict[str, Any]]:
     """Each borrowed or project-written clean passage once clean and once with a planted attack.
 
-    Prose attacks go into prose passages, code attacks into the code answers, cycling through
-    the attacks in a seeded order so each is used about equally.
+    Prose attacks go into prose passages, code attacks into the code answers (passages get no
+    attack when the file has none of their kind), cycling through the attacks in a seeded order
+    so each is used about equally.
     """
     rng = np.random.default_rng(seed)
-    attacks = load_jsonl(ATTACKS_PATH)
+    attacks = load_jsonl(attacks_path)
     prose = [a for a in attacks if not a.get("code")]
     code = [a for a in attacks if a.get("code")]
     passages: list[tuple[str, str, bool]] = []
@@ -97,9 +103,25 @@ def project_rows(seed: int = 0) -> list[dict[str, Any]]:
     order_prose, order_code = rng.permutation(len(prose)), rng.permutation(len(code))
     out = []
     for i, (prompt, passage, is_code) in enumerate(passages):
-        attack = code[order_code[i % len(code)]] if is_code else prose[order_prose[i % len(prose)]]
+        pool, order = (code, order_code) if is_code else (prose, order_prose)
+        if not pool:
+            continue
+        attack = pool[order[i % len(pool)]]
         planted, span = _plant(passage, attack, rng)
-        out.append({"source": PROJECT_SOURCE, "prompt": prompt, "context": [passage], "label": 0, "spans": [[]]})
-        out.append({"source": PROJECT_SOURCE, "prompt": prompt, "context": [planted], "label": 1, "spans": [[span]],
-                    "family": attack["family"]})
+        out.append({"source": source, "prompt": prompt, "context": [passage], "label": 0, "spans": [[]]})
+        out.append({"source": source, "prompt": prompt, "context": [planted], "label": 1, "spans": [[span]],
+                    "family": attack["family"], "lang": attack.get("lang", "en")})
     return out
+
+
+def heldout_rows(seed: int = 1) -> list[dict[str, Any]]:
+    """The held-out attacks planted into the prose passages (attacked rows only: the clean
+    passages are the project's, which are in training)."""
+    rows = project_rows(seed, HELDOUT_ATTACKS_PATH, HELDOUT_SOURCE)
+    return [r for r in rows if r["label"] == 1]
+
+
+def heldout_clean_rows() -> list[dict[str, Any]]:
+    """Clean non-English passages (recipes, forms, manuals: imperatives on the user's task)."""
+    return [{"source": HELDOUT_SOURCE, "prompt": r["prompt"], "context": r["context"], "label": 0, "spans": [[]],
+             "lang": r["lang"]} for r in load_jsonl(HELDOUT_CLEAN_PATH)]

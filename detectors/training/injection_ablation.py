@@ -26,7 +26,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "heuristics only": {"use_classifier": False, "use_similarity": False, "use_indirect": False},
     "heuristics + classifier + similarity on whole passages (the 1.0.0 design)": {"use_indirect": False},
     "heuristics + indirect layer": {"use_classifier": False, "use_similarity": False},
-    "**1.1.0: heuristics + indirect layer (+ prompt classifier/similarity)**": {},
+    f"**{InjectionDetector.version}: heuristics + indirect layer (+ prompt classifier/similarity)**": {},
 }
 COLUMNS = ("f1", "precision", "recall", "fpr", "auroc")
 
