@@ -6,7 +6,8 @@
 Training rows: the indirect dev set (``../shared/eval/indirect_injection_dev.jsonl``: BIPIA
 email, table and code-answer contexts) and the project's own rows
 (:func:`detectors.training.indirect_data.project_rows`: attacks written for this project,
-planted into passages from other sources). Each candidate segment is a training example,
+planted into passages from other sources) and, for training only, each dev attack moved inline
+into a paragraph (:func:`~detectors.training.indirect_data.inline_variants`). Each candidate segment is a training example,
 labelled by whether it overlaps planted text. For each dev source in turn, the classifier and
 its threshold (best F1 with event-level FPR <= ``--max-fpr`` on the training rows) are fitted
 without that source, which is then scored the way the detector scores a call. The project
@@ -26,7 +27,7 @@ from detectors.injection.classifier import LogisticModel
 from detectors.injection.indirect import FEATURE_NAMES, INDIRECT_MODEL_PATH, candidates, features
 from detectors.metrics import binary_metrics
 from detectors.training.indirect_data import (
-    HELDOUT_SOURCE, PROJECT_SOURCE, dev_rows, heldout_clean_rows, heldout_rows, project_rows,
+    HELDOUT_SOURCE, PROJECT_SOURCE, heldout_clean_rows, heldout_rows, training_rows,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,9 +107,10 @@ def main() -> None:
 
     from detectors.embeddings import default_embedder
 
-    rows = dev_rows() + project_rows(SEED)
+    rows = training_rows(SEED)
     row_y = np.array([r["label"] for r in rows])
     sources = np.array([r["source"] for r in rows])
+    scored = np.array([not r.get("augmented") for r in rows])  # inline variants only train
     t0 = time.time()
     x, seg_y, owner = featurise(rows, default_embedder())
     print(f"{len(rows)} rows, {len(x)} candidate segments ({seg_y.sum()} planted) in {time.time() - t0:.0f}s", flush=True)
@@ -118,7 +120,7 @@ def main() -> None:
         train = np.flatnonzero(sources != held)
         if held != PROJECT_SOURCE:
             train = np.union1d(train, np.flatnonzero(sources == PROJECT_SOURCE))
-        test = np.flatnonzero(sources == held)
+        test = np.flatnonzero((sources == held) & scored)
         model = fit(x, seg_y, owner, row_y, train, args.max_fpr)
         s = event_scores(model.proba(x), owner, len(rows))
         folds[held] = {**binary_metrics(row_y[test], s[test], model.threshold), "threshold": model.threshold}
@@ -175,7 +177,9 @@ def render(folds: dict[str, dict[str, Any]], final: LogisticModel, n_rows: int, 
         "Each dev source is held out in turn; the classifier and its threshold (best F1 with event FPR <="
         f" {args.max_fpr:.0%} on the training rows) are fitted on the other sources plus the project's planted rows"
         f" (`{PROJECT_SOURCE}`: attacks written for this project in `detectors/data/indirect_attacks.jsonl`, planted"
-        " into grounding-dev passages and the code answers of `detectors/data/indirect_clean_passages.jsonl`).",
+        " into grounding-dev passages and the code answers of `detectors/data/indirect_clean_passages.jsonl`), and each"
+        " dev attack once more moved inline into a paragraph of its clean twin (training only, never scored: BIPIA puts"
+        " every attack on a line of its own, which the layer would otherwise learn as a shortcut).",
         "",
         head, *body, "",
         f"Final weights (standardised features): {weights}; threshold {final.threshold:.3f}.",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +126,51 @@ def heldout_clean_rows() -> list[dict[str, Any]]:
     """Clean non-English passages (recipes, forms, manuals: imperatives on the user's task)."""
     return [{"source": HELDOUT_SOURCE, "prompt": r["prompt"], "context": r["context"], "label": 0, "spans": [[]],
              "lang": r["lang"]} for r in load_jsonl(HELDOUT_CLEAN_PATH)]
+
+
+_SENTENCE_GAP = re.compile(r"[.!?]\s")
+
+
+def inline_variants(rows: list[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
+    """Each attacked dev row once more, its planted text moved inline: into a prose line of the
+    clean twin, after a sentence. Training only (``"augmented": True``; never scored).
+
+    BIPIA plants every attack on a line of its own, so a layer fitted on it alone learns "own
+    line" as a shortcut and misses an instruction tucked into a paragraph.
+    """
+    rng = np.random.default_rng(seed)
+    clean = {(r["source"], r["prompt"], len(r["context"])): r for r in rows if r["label"] == 0}
+    out = []
+    for r in rows:
+        twin = clean.get((r["source"], r["prompt"], len(r["context"]))) if r["label"] == 1 else None
+        if twin is None or r["source"] == PROJECT_SOURCE:
+            continue
+        ctx, spans = list(twin["context"]), [[] for _ in twin["context"]]
+        for i, planted in enumerate(r["spans"]):
+            text = r["context"][i][planted[0][0]: planted[0][1]].strip() if len(planted) == 1 else ""
+            if text and "\n" not in text:
+                ctx[i], spans[i] = _plant_inline(ctx[i], text, rng)
+        if any(spans):
+            out.append({**r, "context": ctx, "spans": spans, "augmented": True})
+    return out
+
+
+def _plant_inline(passage: str, text: str, rng: np.random.Generator) -> tuple[str, list[tuple[int, int]]]:
+    """``text`` inserted after a random sentence of a random prose line (unchanged if none)."""
+    lines = passage.split("\n")
+    prose = [k for k, line in enumerate(lines) if _SENTENCE_GAP.search(line)]
+    if not prose:
+        return passage, []
+    k = prose[int(rng.integers(len(prose)))]
+    gaps = [m.end() for m in _SENTENCE_GAP.finditer(lines[k])]
+    cut = gaps[int(rng.integers(len(gaps)))]
+    lines[k] = lines[k][:cut] + text + " " + lines[k][cut:]
+    start = sum(len(line) + 1 for line in lines[:k]) + cut
+    return "\n".join(lines), [(start, start + len(text))]
+
+
+def training_rows(seed: int = 0) -> list[dict[str, Any]]:
+    """What the layer is fitted on: the dev rows, the project's planted rows, and the dev attacks
+    moved inline (:func:`inline_variants`)."""
+    rows = dev_rows() + project_rows(seed)
+    return rows + inline_variants(rows, seed)

@@ -19,7 +19,7 @@ import numpy as np
 from detectors.evaluation import evaluate_detection
 from detectors.injection import InjectionDetector
 from detectors.training.indirect import SEED, featurise, fit
-from detectors.training.indirect_data import PROJECT_SOURCE, dev_rows, project_rows
+from detectors.training.indirect_data import PROJECT_SOURCE, training_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -34,7 +34,7 @@ COLUMNS = ("f1", "precision", "recall", "fpr", "auroc")
 def main() -> None:
     from detectors.embeddings import default_embedder
 
-    rows = dev_rows() + project_rows(SEED)
+    rows = training_rows(SEED)
     sources = np.array([r["source"] for r in rows])
     row_y = np.array([r["label"] for r in rows])
     x, seg_y, owner = featurise(rows, default_embedder())
@@ -45,7 +45,7 @@ def main() -> None:
             train = np.flatnonzero(sources != held)
             path = Path(tmp) / f"{held}.npz"
             fit(x, seg_y, owner, row_y, train, 0.03).save(path)
-            test = [r for r in rows if r["source"] == held]
+            test = [r for r in rows if r["source"] == held and not r.get("augmented")]
             for name, flags in VARIANTS.items():
                 det = InjectionDetector(scan_context=True, indirect_model_path=str(path), **flags)
                 table[name][held] = evaluate_detection(det, test)
