@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any, Callable
@@ -26,7 +25,6 @@ def register_detection_agent(
     after_batch: Callable[[DetectionRunner, DetectionOutput, list[Positioned]], Any] | None = None,
     build_at_start: bool = True,
     before_batch: Callable[[DetectionRunner, list[Positioned]], Any] | None = None,
-    guard: contextlib.AbstractAsyncContextManager | None = None,
 ) -> None:
     """An agent named ``name`` on the calls topic running ``build_runner()``'s detectors.
 
@@ -34,9 +32,7 @@ def register_detection_agent(
     the model and the attack index takes seconds, which would otherwise delay the first events),
     or on first use when building needs restored state (drift's checkpoints).
     ``before_batch(runner, batch)`` may return a subset of the batch to run (drift skips events
-    its restored state already holds). ``guard`` (an ``asyncio.Lock``, say) is held from
-    ``before_batch`` to ``after_batch``, so another task sharing it never sees the detector's
-    state ahead of what ``after_batch`` records about it.
+    its restored state already holds).
     Verdicts are published to the results topic (and, with ``LLMWATCH_EVALUATIONS_TOPIC``, as OTel
     ``gen_ai.evaluation.result`` log records) and stored in ``detections``; the batch is acked
     only when both are done (``noack_take``, acked by hand), so a crash or a SIGTERM replays it
@@ -73,29 +69,28 @@ def register_detection_agent(
             if "sink" not in state and s.needs_clickhouse:
                 state["sink"] = services.sink("detections", DETECTION_COLUMNS, replay_key=("detector",))
             batch = await services.retry_while_registry_down(services.decode_valid, events)
-            async with guard or contextlib.nullcontext():
-                if before_batch is not None:
-                    batch = await before_batch(runner, batch)
-                out, elapsed = await services.detect(_timed_run, runner, batch)
-                services.metrics.events.labels(name).inc(len(events))
-                if batch:
-                    services.metrics.detector_seconds.labels(name).observe(elapsed)
-                    services.metrics.detector_event_seconds.labels(name).observe(elapsed / len(batch))
-                for _, detector_name, _ in out.errors:
-                    services.metrics.detector_errors.labels(detector_name).inc()
-                for _, verdict in out.verdicts:
-                    services.metrics.detections.labels(verdict.detector, str(bool(verdict.flagged)).lower()).inc()
-                if s.needs_clickhouse:  # detect workers: the store process writes what they publish
-                    await services.write(state["sink"], out.rows)
-                if results is not None and out.results:
-                    await send_all(lambda kv: results.send(key=kv[0], value=kv[1]), out.results, what="verdict")
-                if evaluations is not None and out.judged:
-                    # off the detector thread, the pipeline's busiest
-                    message = await asyncio.get_running_loop().run_in_executor(
-                        services.decode_thread, encode_evaluations, out.judged, services.redactor)
-                    await send_all(lambda v: evaluations.send(value=v), [message], what="OTel evaluation")
-                if after_batch is not None:
-                    await after_batch(runner, out, batch)
+            if before_batch is not None:
+                batch = await before_batch(runner, batch)
+            out, elapsed = await services.detect(_timed_run, runner, batch)
+            services.metrics.events.labels(name).inc(len(events))
+            if batch:
+                services.metrics.detector_seconds.labels(name).observe(elapsed)
+                services.metrics.detector_event_seconds.labels(name).observe(elapsed / len(batch))
+            for _, detector_name, _ in out.errors:
+                services.metrics.detector_errors.labels(detector_name).inc()
+            for _, verdict in out.verdicts:
+                services.metrics.detections.labels(verdict.detector, str(bool(verdict.flagged)).lower()).inc()
+            if s.needs_clickhouse:  # detect workers: the store process writes what they publish
+                await services.write(state["sink"], out.rows)
+            if results is not None and out.results:
+                await send_all(lambda kv: results.send(key=kv[0], value=kv[1]), out.results, what="verdict")
+            if evaluations is not None and out.judged:
+                # off the detector thread, the pipeline's busiest
+                message = await asyncio.get_running_loop().run_in_executor(
+                    services.decode_thread, encode_evaluations, out.judged, services.redactor)
+                await send_all(lambda v: evaluations.send(value=v), [message], what="OTel evaluation")
+            if after_batch is not None:
+                await after_batch(runner, out, batch)
             await ack_all(stream, events)
 
     detect.__name__ = detect.__qualname__ = name

@@ -10,7 +10,6 @@ worker's partitions change the detector is rebuilt from the checkpoints of the a
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import importlib
 import logging
@@ -19,7 +18,6 @@ from typing import Any
 import faust
 
 from streams.agents.common import register_detection_agent
-from streams.agents.delivered_table import DeliveredTable, delivered_table
 from streams.kafka.send_retry import send_all
 from streams.pipeline import drift_state
 from streams.pipeline.detection import DetectionRunner, Positioned
@@ -31,7 +29,7 @@ from streams.worker.services import Services
 log = logging.getLogger(__name__)
 
 
-def checkpoint_table(app: faust.App, partitions: int) -> DeliveredTable:
+def checkpoint_table(app: faust.App, partitions: int) -> Any:
     """The changelog-backed table of drift checkpoints, keyed by app name (UTF-8 bytes).
 
     The key is sent raw so the producer's murmur2 hash puts an app's checkpoint in the changelog
@@ -39,8 +37,7 @@ def checkpoint_table(app: faust.App, partitions: int) -> DeliveredTable:
     worker assigned those calls recovers exactly the checkpoints it needs. (A ``str`` key would
     be JSON-encoded, quotes included, and hash to another partition.)
     """
-    return delivered_table(
-        app,
+    return app.Table(
         # A new name: "drift_checkpoints" had JSON keys, in partitions no owner recovered.
         "drift_app_state",
         partitions=partitions,
@@ -57,9 +54,10 @@ def register(app: faust.App, services: Services) -> None:
     checkpoints = checkpoint_table(app, s.topic_partitions)
     reports_topic = app.topic(s.drift_reports_topic, value_type=bytes, key_type=bytes) if not s.needs_clickhouse else None
     state: dict[str, Any] = {"ownership": None, "reporter": DriftReporter()}
-    # Held from a batch's start to its checkpoint, and by the report timer: a checkpoint the timer
-    # writes never pairs state that includes a batch with an offset that does not.
-    lock = asyncio.Lock()
+    # Set from a batch's start to its checkpoint. The report timer writes no checkpoint meanwhile:
+    # the detector may already hold the batch while ``covered`` does not (a new owner would fold
+    # those events twice); the batch's own checkpoint carries what the timer reported.
+    in_batch = {"now": False}
 
     def owned_partitions() -> frozenset[int]:
         return frozenset(tp.partition for tp in app.consumer.assignment() if tp.topic == s.calls_topic)
@@ -79,6 +77,7 @@ def register(app: faust.App, services: Services) -> None:
 
     async def before_batch(runner: DetectionRunner, batch: list[Positioned]) -> list[Positioned]:
         partitions = owned_partitions()
+        in_batch["now"] = True
         if partitions != state["ownership"].partitions:  # a rebalance: take over what moved here
             runner.detectors[0] = await services.detect(rebuild, partitions)
         ownership = state["ownership"]
@@ -92,8 +91,7 @@ def register(app: faust.App, services: Services) -> None:
             last[p.record["service_name"]] = max(p.offset, last.get(p.record["service_name"], -1))
         state["ownership"].covered.update(last)
         await checkpoint(last)
-        # Before the batch is acked: its offsets must never be committed ahead of the state.
-        await checkpoints.delivered()
+        in_batch["now"] = False
 
     async def checkpoint(apps: dict[str, int]) -> None:
         detector, reporter = state["detector"], state["reporter"]
@@ -108,7 +106,7 @@ def register(app: faust.App, services: Services) -> None:
 
     # Built on the first batch: the checkpoint table is restored only once partitions are assigned.
     register_detection_agent(
-        app, services, "detect_drift", build, after_batch, build_at_start=False, before_batch=before_batch, guard=lock
+        app, services, "detect_drift", build, after_batch, build_at_start=False, before_batch=before_batch
     )
 
     @app.task
@@ -120,8 +118,7 @@ def register(app: faust.App, services: Services) -> None:
     async def write_reports() -> None:
         if state.get("detector") is None or not services.ready.is_set():
             return
-        async with lock:
-            await report(dt.datetime.now(dt.timezone.utc))
+        await report(dt.datetime.now(dt.timezone.utc))
 
     async def report(now: dt.datetime) -> None:
         keys = reportable_keys()
@@ -133,8 +130,8 @@ def register(app: faust.App, services: Services) -> None:
                 state["sink"] = services.sink("drift_reports", DRIFT_REPORT_COLUMNS, replay_key=None)
             await services.write(state["sink"], rows)
         # What was reported travels with the state, so the next owner does not report it again.
-        covered = state["ownership"].covered
-        await checkpoint({key[0]: covered.get(key[0], -1) for key in keys})
-        await checkpoints.delivered()
+        if not in_batch["now"]:
+            covered = state["ownership"].covered
+            await checkpoint({key[0]: covered.get(key[0], -1) for key in keys})
         for row in rows:
             services.metrics.drift_reports.labels(str(bool(row[5])).lower()).inc()
