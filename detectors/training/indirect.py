@@ -127,8 +127,9 @@ def main() -> None:
         print(f"held out {held}: F1 {folds[held]['f1']:.3f} FPR {folds[held]['fpr']:.3f}", flush=True)
     final = fit(x, seg_y, owner, row_y, np.arange(len(rows)), args.max_fpr)
     heldout = heldout_recall(final, heldout_rows(SEED + 1))
-    heldout["false alarms on clean non-English how-to passages (FPR)"] = heldout_fpr(final, heldout_clean_rows())
-    heldout["n false alarms on clean non-English how-to passages (FPR)"] = len(heldout_clean_rows())
+    clean = heldout_clean_rows()
+    heldout["false alarms on clean non-English how-to passages (FPR)"] = float(_flagged(final, clean).mean())
+    heldout["n false alarms on clean non-English how-to passages (FPR)"] = len(clean)
     print(f"{HELDOUT_SOURCE}: recall {heldout['all']:.3f}", flush=True)
     if not args.no_save:
         final.save(args.out, max_fpr=np.float64(args.max_fpr), seed=np.int64(SEED), n_train=np.int64(len(rows)))
@@ -137,13 +138,18 @@ def main() -> None:
     print(args.report.read_text(encoding="utf-8"))
 
 
-def heldout_recall(model: LogisticModel, rows: list[dict[str, Any]]) -> dict[str, float]:
-    """Recall of the final layer on attacks it never saw: overall, English, the languages the
-    cues cover, and the rest (Swedish: no cues; Chinese, Japanese, Korean: not scored)."""
+def _flagged(model: LogisticModel, rows: list[dict[str, Any]]) -> np.ndarray:
+    """Which rows the layer ``model`` flags, scored as in the worker."""
     from detectors.embeddings import default_embedder
 
     x, _, owner = featurise(rows, default_embedder())
-    hit = event_scores(model.proba(x), owner, len(rows)) >= model.threshold
+    return event_scores(model.proba(x), owner, len(rows)) >= model.threshold
+
+
+def heldout_recall(model: LogisticModel, rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Recall of the final layer on attacks it never saw: overall, English, the languages the
+    cues cover, and the rest (Swedish: no cues; Chinese, Japanese, Korean: not scored)."""
+    hit = _flagged(model, rows)
     groups = {"all": lambda r: True, "English": lambda r: r["lang"] == "en",
               "the other languages the cues cover": lambda r: r["lang"] in OTHER_CUE_LANGUAGES,
               "Swedish, Chinese, Japanese, Korean (no cues or not scored)": lambda r: r["lang"] in ("sv", "zh", "ja", "ko")}
@@ -153,14 +159,6 @@ def heldout_recall(model: LogisticModel, rows: list[dict[str, Any]]) -> dict[str
         out[name] = float(hit[idx].mean()) if idx else float("nan")
         out[f"n {name}"] = len(idx)
     return out
-
-
-def heldout_fpr(model: LogisticModel, rows: list[dict[str, Any]]) -> float:
-    """Share of clean rows the final layer flags."""
-    from detectors.embeddings import default_embedder
-
-    x, _, owner = featurise(rows, default_embedder())
-    return float((event_scores(model.proba(x), owner, len(rows)) >= model.threshold).mean())
 
 
 def render(folds: dict[str, dict[str, Any]], final: LogisticModel, n_rows: int, n_cands: int, args: Any,

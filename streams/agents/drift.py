@@ -53,11 +53,10 @@ def register(app: faust.App, services: Services) -> None:
     s = services.settings
     checkpoints = checkpoint_table(app, s.topic_partitions)
     reports_topic = app.topic(s.drift_reports_topic, value_type=bytes, key_type=bytes) if not s.needs_clickhouse else None
-    state: dict[str, Any] = {"ownership": None, "reporter": DriftReporter()}
-    # Set from a batch's start to its checkpoint. The report timer writes no checkpoint meanwhile:
-    # the detector may already hold the batch while ``covered`` does not (a new owner would fold
-    # those events twice); the batch's own checkpoint carries what the timer reported.
-    in_batch = {"now": False}
+    # "in_batch" is set from a batch's start to its checkpoint. The report timer writes no
+    # checkpoint meanwhile: the detector may already hold the batch while ``covered`` does not (a
+    # new owner would fold those events twice); the batch's own checkpoint carries the report.
+    state: dict[str, Any] = {"ownership": None, "reporter": DriftReporter(), "in_batch": False}
 
     def owned_partitions() -> frozenset[int]:
         return frozenset(tp.partition for tp in app.consumer.assignment() if tp.topic == s.calls_topic)
@@ -77,7 +76,7 @@ def register(app: faust.App, services: Services) -> None:
 
     async def before_batch(runner: DetectionRunner, batch: list[Positioned]) -> list[Positioned]:
         partitions = owned_partitions()
-        in_batch["now"] = True
+        state["in_batch"] = True
         if partitions != state["ownership"].partitions:  # a rebalance: take over what moved here
             runner.detectors[0] = await services.detect(rebuild, partitions)
         ownership = state["ownership"]
@@ -91,7 +90,7 @@ def register(app: faust.App, services: Services) -> None:
             last[p.record["service_name"]] = max(p.offset, last.get(p.record["service_name"], -1))
         state["ownership"].covered.update(last)
         await checkpoint(last)
-        in_batch["now"] = False
+        state["in_batch"] = False
 
     async def checkpoint(apps: dict[str, int]) -> None:
         detector, reporter = state["detector"], state["reporter"]
@@ -130,7 +129,7 @@ def register(app: faust.App, services: Services) -> None:
                 state["sink"] = services.sink("drift_reports", DRIFT_REPORT_COLUMNS, replay_key=None)
             await services.write(state["sink"], rows)
         # What was reported travels with the state, so the next owner does not report it again.
-        if not in_batch["now"]:
+        if not state["in_batch"]:
             covered = state["ownership"].covered
             await checkpoint({key[0]: covered.get(key[0], -1) for key in keys})
         for row in rows:
