@@ -82,8 +82,13 @@ class EventCodec:
     def __init__(self, registry: SchemaRegistry | None = None, limits: Limits = Limits()) -> None:
         self.registry = registry or LocalSchemaRegistry()
         self.limits = limits
-        self._reader = fastavro.parse_schema(latest_schema("llm_call"))
-        self._writers: dict[int, Any] = {}
+        reader = latest_schema("llm_call")
+        self._reader_json = reader
+        # Timestamps are read as the epoch milliseconds the wire carries: fastavro's datetime
+        # would only be turned back into milliseconds (and a value beyond datetime's range is an
+        # out-of-range timestamp, for check_semantics to name, not a broken Avro body).
+        self._reader = fastavro.parse_schema(without_timestamp_types(reader), _force=True)
+        self._writers: dict[int, _WriterPlan] = {}
         ids = subject_ids()
         self.latest_id = max(ids)
         self._fields = self._reader["fields"]
@@ -111,31 +116,45 @@ class EventCodec:
             decoded = self._decode_confluent(raw)
         elif first in b"{ \t\r\n":
             record = self._decode_json(raw)
-            decoded = Decoded(record, 0, repair_surrogates(record))
+            # a lone surrogate can only come from a \u escape (UTF-8 cannot encode one)
+            decoded = Decoded(record, 0, repair_surrogates(record) if b"\\u" in raw else 0)
         else:
             raise DecodeError("unknown_format", f"first byte 0x{first:02x} is neither Confluent magic 0x00 nor JSON '{{'")
         check_semantics(decoded.record)
         return decoded
 
-    def _writer_schema(self, schema_id: int) -> Any:
-        parsed = self._writers.get(schema_id)
-        if parsed is None:
+    def _writer_plan(self, schema_id: int) -> "_WriterPlan":
+        plan = self._writers.get(schema_id)
+        if plan is None:
             try:
-                parsed = fastavro.parse_schema(self.registry.get(schema_id))
+                schema = self.registry.get(schema_id)
             except UnknownSchemaError as exc:
                 raise DecodeError("unknown_schema_id", str(exc)) from exc
-            self._writers[schema_id] = parsed
-        return parsed
+            plan = _WriterPlan(
+                fastavro.parse_schema(schema, _force=True),
+                fastavro.parse_schema(without_timestamp_types(schema), _force=True),
+                added_fields(schema, self._reader_json),
+            )
+            self._writers[schema_id] = plan
+        return plan
+
+    def _writer_schema(self, schema_id: int) -> Any:
+        return self._writer_plan(schema_id).encoder
 
     def _decode_confluent(self, raw: bytes) -> Decoded:
         if len(raw) < HEADER.size:
             raise DecodeError("truncated", f"{len(raw)} bytes is shorter than the 5-byte Confluent header")
         _, schema_id = HEADER.unpack_from(raw)
-        writer = self._writer_schema(schema_id)
+        plan = self._writer_plan(schema_id)
         buf = io.BytesIO(raw)
         buf.seek(HEADER.size)
         try:
-            record = fastavro.schemaless_reader(buf, writer, self._reader)
+            if plan.added is None:  # the writer differs in more than added fields: resolve
+                record = fastavro.schemaless_reader(buf, plan.decoder, self._reader)
+            else:  # an older writer that only lacks fields with defaults: read, then add them
+                record = fastavro.schemaless_reader(buf, plan.decoder, None)
+                for name, default in plan.added:
+                    record[name] = default.copy() if isinstance(default, (list, dict)) else default
         except UnicodeDecodeError as exc:
             raise DecodeError("invalid_utf8", f"a string field is not UTF-8: {exc}") from exc
         except (EOFError, StopIteration, IndexError, struct.error) as exc:
@@ -144,9 +163,6 @@ class EventCodec:
             raise DecodeError("bad_avro", f"Avro body does not match schema {schema_id}: {exc!r}") from exc
         if buf.tell() != len(raw):
             raise DecodeError("bad_avro", f"{len(raw) - buf.tell()} trailing bytes after the Avro record")
-        ts = record["timestamp_ms"]
-        if isinstance(ts, dt.datetime):  # fastavro applies the timestamp-millis logical type
-            record["timestamp_ms"] = (ts - EPOCH) // dt.timedelta(milliseconds=1)
         return Decoded(record, schema_id)
 
     def _decode_json(self, raw: bytes) -> dict[str, Any]:
@@ -190,6 +206,73 @@ class EventCodec:
     def encode_json(record: Mapping[str, Any]) -> bytes:
         """JSON with the Avro field names."""
         return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class _WriterPlan(NamedTuple):
+    """How messages of one writer schema are read."""
+
+    encoder: Any  # the schema as registered (the producer side writes with it)
+    decoder: Any  # the same without timestamp logical types
+    added: tuple[tuple[str, Any], ...] | None  # see added_fields
+
+
+def without_timestamp_types(schema: Any) -> Any:
+    """``schema`` with the ``timestamp-*`` logical types removed (the longs are read as they are).
+
+    >>> without_timestamp_types({"type": "long", "logicalType": "timestamp-millis"})
+    {'type': 'long'}
+    """
+    if isinstance(schema, list):
+        return [without_timestamp_types(s) for s in schema]
+    if isinstance(schema, dict):
+        return {
+            k: without_timestamp_types(v) for k, v in schema.items()
+            if not (k == "logicalType" and str(v).startswith("timestamp-"))
+        }
+    return schema
+
+
+def added_fields(writer: Mapping[str, Any], reader: Mapping[str, Any]) -> tuple[tuple[str, Any], ...] | None:
+    """The reader's fields a writer lacks, with their defaults, when that is the writer's only
+    difference: every writer field is in the reader with the same type, every named type the
+    writer defines is defined alike by the reader, and nothing is renamed (no aliases). Reading
+    with the writer alone and adding these defaults then gives what Avro schema resolution gives,
+    at two thirds of the cost. None when resolution is needed.
+
+    >>> w = {"type": "record", "name": "E", "fields": [{"name": "a", "type": "string"}]}
+    >>> r = {"type": "record", "name": "E", "fields": [{"name": "a", "type": "string"},
+    ...                                             {"name": "b", "type": "int", "default": 1}]}
+    >>> added_fields(w, r), added_fields(r, w)
+    ((('b', 1),), None)
+    """
+    if writer.get("type") != "record" or reader.get("type") != "record" or writer.get("name") != reader.get("name"):
+        return None
+    if "aliases" in json.dumps(reader):
+        return None
+    if not _named_types(writer["fields"]).items() <= _named_types(reader["fields"]).items():
+        return None
+    theirs = {f["name"]: f["type"] for f in reader["fields"]}
+    ours = {f["name"] for f in writer["fields"]}
+    if any(f["name"] not in theirs or theirs[f["name"]] != f["type"] for f in writer["fields"]):
+        return None
+    missing = [f for f in reader["fields"] if f["name"] not in ours]
+    if any("default" not in f for f in missing):
+        return None
+    return tuple((f["name"], f["default"]) for f in missing)
+
+
+def _named_types(schema: Any, out: dict[str, str] | None = None) -> dict[str, str]:
+    """Every named type (record, enum, fixed) defined in ``schema``: name -> its JSON."""
+    out = {} if out is None else out
+    if isinstance(schema, list):
+        for s in schema:
+            _named_types(s, out)
+    elif isinstance(schema, dict):
+        if schema.get("type") in ("record", "enum", "fixed") and "name" in schema:
+            out[schema["name"]] = json.dumps(schema, sort_keys=True)
+        for v in schema.values():
+            _named_types(v, out)
+    return out
 
 
 def type_check(avro_type: Any) -> Callable[[Any], bool]:

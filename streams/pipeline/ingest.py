@@ -129,6 +129,8 @@ class IngestProcessor:
     def storage_rejected(self, messages: Sequence[RawMessage], refused: Sequence[tuple[list[Any], str]]) -> list[DeadLetter]:
         """Dead letters (reason ``storage_rejected``, the engine's message) for the rows of
         ``messages`` that ClickHouse refused on their own."""
+        if not refused:
+            return []
         by_position = {(m.partition, m.offset): m for m in messages}
         return [
             self._dead(by_position[(row[_PARTITION], row[_OFFSET])], "storage_rejected", message) for row, message in refused
@@ -148,7 +150,9 @@ class IngestProcessor:
 
 def raw_message(message: Any) -> RawMessage:
     """A consumed Kafka message (Faust's or aiokafka's: key, value, partition, offset, headers)."""
-    headers = message.headers or ()
+    headers = message.headers
+    if not headers:  # most messages: no generator and sum to build per message
+        return RawMessage(message.key, message.value, message.partition, message.offset)
     items = headers.items() if isinstance(headers, dict) else headers
     size = sum(len(k) + len(v or b"") for k, v in items)
     return RawMessage(message.key, message.value, message.partition, message.offset, size)

@@ -104,18 +104,24 @@ def _splice(text: str, matches: list[re.Match[str]], label: str) -> str:
 # Cheap guards: most texts hold no candidate at all, and one search is far cheaper than a sub
 # with a complex pattern (the ingest hot path redacts every message).
 _DIGIT_RUN = re.compile(r"\d[\d ().+-]{7,}\d")
-_KEY_HINTS = ("sk-", "AKIA", "AIza")
-_FAMILY_HINTS = {"gh": tuple(f"gh{c}_" for c in "pousr"), "xox": tuple(f"xox{c}-" for c in "baprs")}
+# The same on ASCII text, where \d is [0-9]: a set lookup per character instead of a Unicode
+# category lookup, 40% faster on the ingest path's texts (which are mostly ASCII).
+_DIGIT_RUN_ASCII = re.compile(r"[0-9][0-9 ().+-]{7,}[0-9]")
+# After their literal prefix, found by the engine's prefix search ("gh" is in most English).
+_FAMILY_HINTS = re.compile(r"gh[pousr]_|xox[baprs]-")
+
+
+def _has_digit_run(text: str) -> bool:
+    return (_DIGIT_RUN_ASCII if text.isascii() else _DIGIT_RUN).search(text) is not None
 
 
 def _has_key_hint(text: str) -> bool:
-    # Substring checks run at memory speed; a family's members are looked for only when its
-    # prefix is there (5 scans instead of 13), and "bearer" in any case is found in the
-    # lowered copy: 2 us on 2 KB where a case-insensitive regex took 18 us (and one
-    # alternation of everything 10 ms on 256 KB).
+    # Substring checks run at memory speed, and "bearer" in any case is found in the lowered
+    # copy: 2 us on 2 KB where a case-insensitive regex took 18 us (and one alternation of
+    # everything 10 ms on 256 KB).
     return (
-        any(h in text for h in _KEY_HINTS)
-        or any(prefix in text and any(h in text for h in members) for prefix, members in _FAMILY_HINTS.items())
+        "sk-" in text or "AKIA" in text or "AIza" in text
+        or (("gh" in text or "xox" in text) and _FAMILY_HINTS.search(text) is not None)
         or "bearer" in text.lower()
     )
 
@@ -124,7 +130,7 @@ MAY_MATCH: dict[str, Callable[[str], bool]] = {
     "emails": lambda t: "@" in t,
     "api_keys": _has_key_hint,
     "cards": lambda t: _CARD_RUN.search(t) is not None,
-    "phones": lambda t: _DIGIT_RUN.search(t) is not None,
+    "phones": _has_digit_run,
 }
 
 RULES: dict[str, Callable[[str], str]] = {
@@ -132,7 +138,7 @@ RULES: dict[str, Callable[[str], str]] = {
     "api_keys": lambda t: _BEARER.sub(r"\1[API_KEY]", _API_KEY.sub("[API_KEY]", t)) if _has_key_hint(t) else t,
     # cards before phones: a card number must not become a phone number
     "cards": _cards,
-    "phones": lambda t: _PHONE.sub("[PHONE]", t) if _DIGIT_RUN.search(t) else t,
+    "phones": lambda t: _PHONE.sub("[PHONE]", t) if _has_digit_run(t) else t,
 }
 DEFAULT_RULES = "emails,api_keys,cards,phones"
 
@@ -174,7 +180,7 @@ class Redactor:
             return texts
         joined = "\x00".join(texts)
         # every card run is also a digit run: no digit run, no need to look for either
-        skip = set() if _DIGIT_RUN.search(joined) else {"cards", "phones"}
+        skip = set() if _has_digit_run(joined) else {"cards", "phones"}
         rules = [RULES[name] for name in self.rules if name not in skip and MAY_MATCH[name](joined)]
         if not rules:
             return texts

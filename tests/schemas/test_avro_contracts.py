@@ -54,3 +54,50 @@ def test_data_written_with_v1_decodes_into_the_latest_shape_with_defaults():
     for name in latest_fields.keys() - v1_fields:
         assert decoded.record[name] == latest_fields[name]["default"]
     assert decoded.record["event_id"] == "old-1"
+
+
+def test_older_writers_read_without_resolution_give_what_resolution_gives():
+    """The codec reads an older writer's messages with the writer alone and adds the newer
+    fields' defaults; that must equal Avro schema resolution into the latest schema."""
+    import io
+
+    import fastavro
+
+    from streams.devtools.generator import Generator
+    from streams.pipeline.codec import HEADER, added_fields, without_timestamp_types
+
+    codec = EventCodec()
+    latest = load_schema(VERSIONS[-1][1])
+    reader = fastavro.parse_schema(without_timestamp_types(latest), _force=True)
+    checked = set()
+    for msg in Generator(seed=3, rate=1e9).messages(300, malformed_ratio=0.0, json_ratio=0.0, clock_ms=lambda: 1_764_000_000_000):
+        _, schema_id = HEADER.unpack_from(msg.value)
+        writer = codec.registry.get(schema_id)
+        assert added_fields(writer, latest) is not None  # every shipped version takes the fast path
+        buf = io.BytesIO(msg.value)
+        buf.seek(HEADER.size)
+        resolved = fastavro.schemaless_reader(buf, fastavro.parse_schema(without_timestamp_types(writer), _force=True), reader)
+        assert codec.decode(msg.value).record == resolved
+        checked.add(schema_id)
+    for schema_id in set(subject_ids()) - checked:  # versions the generator no longer writes
+        record = codec.decode(codec.encode_json({"event_id": "e", "timestamp_ms": 5, "service_name": "s", "request_model": "m"})).record
+        fields = {f["name"] for f in codec.registry.get(schema_id)["fields"]}
+        old = codec.encode_confluent({k: v for k, v in record.items() if k in fields}, schema_id=schema_id)
+        assert codec.decode(old).record == record
+        checked.add(schema_id)
+    assert checked == set(subject_ids())
+
+
+def test_a_writer_that_differs_in_more_than_added_fields_is_resolved():
+    from streams.pipeline.codec import added_fields
+
+    latest = load_schema(VERSIONS[-1][1])
+    fields = latest["fields"]
+    assert next(f["type"] for f in fields if f["name"] == "input_tokens") != "int"
+    promoted = {**latest, "fields": [{**f, "type": "int"} if f["name"] == "input_tokens" else f for f in fields]}
+    renamed = {**latest, "fields": [{**f, "aliases": ["old_id"]} if f["name"] == "event_id" else f for f in fields]}
+    extra = {**latest, "fields": fields + [{"name": "tenant", "type": "string"}]}
+    assert added_fields(latest, latest) == ()
+    assert added_fields(promoted, latest) is None  # int -> long is a promotion: resolution does it
+    assert added_fields(latest, renamed) is None
+    assert added_fields(extra, latest) is None

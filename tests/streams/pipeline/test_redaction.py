@@ -138,3 +138,23 @@ def test_redacting_a_records_texts_together_equals_redacting_each(texts: list[st
     only make a match across two texts, or a NUL inside a text, redact exactly as one at a time."""
     redactor = Redactor.from_names(rules)
     assert redactor.redact_many(texts) == [redactor.redact(t) for t in texts]
+
+
+_GUARDED = st.lists(
+    st.sampled_from([
+        "+1 (415) 555-0132", "٤١٥-٥٥٥-٠١٣٢", "４１５ ５５５ ０１３２", "ghp_" + "a" * 36, "xoxb-1234567890", "gho_", "xox",
+        "bearer abcdefghijklmnop1234", "BEARER", "sk-" + "b" * 24, "AIza" + "c" * 35, "high", "right", "é", " ", "-", "1", "(",
+    ]),
+    max_size=10,
+).map("".join) | st.text(max_size=60)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_GUARDED)
+def test_the_cheap_guards_never_skip_a_text_the_full_rule_would_change(text: str) -> None:
+    """A guard only saves work: with or without it, phones and keys redact the same (ASCII text
+    takes the [0-9] guard, other text the Unicode one)."""
+    from streams.pipeline.redaction import _API_KEY, _BEARER, _PHONE, RULES
+
+    assert RULES["phones"](text) == _PHONE.sub("[PHONE]", text)
+    assert RULES["api_keys"](text) == _BEARER.sub(r"\1[API_KEY]", _API_KEY.sub("[API_KEY]", text))
