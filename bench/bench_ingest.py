@@ -1,6 +1,7 @@
 """Ingest benchmark: llmwatch worker vs a bare aiokafka + fastavro consumer on the same topic.
 
     .venv/bin/python bench/bench_ingest.py [--events 100000] [--repeats 3] [--latency-rate 0] [--latency-seconds 30]
+                                           [--batch-size N]
 
 Both read the same pre-filled topic on a real local Kafka broker. The worker's throughput is
 measured from its first commit to its last (commits happen only after ClickHouse accepted a
@@ -131,6 +132,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="baseline/worker pairs, alternated (the machine is noisy)")
     ap.add_argument("--latency-rate", type=float, default=0.0, help="events/s; 0 = half the worker's median rate")
     ap.add_argument("--latency-seconds", type=float, default=30.0)
+    ap.add_argument("--batch-size", type=int, default=Settings().batch_size, help="LLMWATCH_BATCH_SIZE of the worker")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "ingest.md")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="llmwatch-bench-") as tmp:
@@ -139,11 +141,11 @@ def main() -> None:
         with console.status("starting Kafka…"):
             kafka.start()
         try:
-            pairs = throughput_pairs(kafka.bootstrap, home, args.events, args.repeats)
+            pairs = throughput_pairs(kafka.bootstrap, home, args.events, args.repeats, args.batch_size)
             rate = args.latency_rate or 0.5 * statistics.median(r.events_per_s for _, r in pairs)
             lat_settings = Settings(home=str(home / "lat"), kafka_bootstrap=kafka.bootstrap, calls_topic="bench.lat",
                                     dead_letter_topic="bench.lat.dlq", consumer_group="bench-lat",
-                                    detectors="", results_topic="")
+                                    detectors="", results_topic="", batch_size=args.batch_size)
             create_topics(kafka.bootstrap, {lat_settings.calls_topic: 4, lat_settings.dead_letter_topic: 1})
             with console.status(f"latency at {rate:.0f} events/s for {args.latency_seconds:.0f}s…"):
                 lat = latency(lat_settings, rate, args.latency_seconds)
@@ -152,12 +154,13 @@ def main() -> None:
     report(args, pairs, rate, lat)
 
 
-def throughput_pairs(bootstrap: str, home: Path, events: int, repeats: int) -> list[tuple[float, Rate]]:
+def throughput_pairs(bootstrap: str, home: Path, events: int, repeats: int, batch_size: int) -> list[tuple[float, Rate]]:
     """(baseline events/s, worker rate) pairs, each pair on a topic of its own, filled once."""
     pairs = []
     for i in range(repeats):
         thr = Settings(home=str(home / f"thr{i}"), kafka_bootstrap=bootstrap, calls_topic=f"bench.calls{i}",
-                       dead_letter_topic=f"bench.dlq{i}", consumer_group=f"bench-worker{i}", detectors="", results_topic="")
+                       dead_letter_topic=f"bench.dlq{i}", consumer_group=f"bench-worker{i}", detectors="", results_topic="",
+                       batch_size=batch_size)
         create_topics(bootstrap, {thr.calls_topic: thr.topic_partitions, thr.dead_letter_topic: 1})
         with console.status(f"[{i + 1}/{repeats}] filling the topic with {events:,} events…"):
             asyncio.run(fill_topic(bootstrap, thr.calls_topic, events))
@@ -192,7 +195,7 @@ def report(args: argparse.Namespace, pairs: list[tuple[float, Rate]], rate: floa
         table.add_row(*r)
     console.print(table)
     md = [f"Machine: {machine()}", f"Events: {args.events:,} per run (80% Avro v1/v2, 20% JSON), {args.repeats} alternated "
-          "baseline/worker pairs, batch size 2000, 4 partitions, embedded ClickHouse (chDB); latency at half the "
+          f"baseline/worker pairs, batch size {args.batch_size}, 4 partitions, embedded ClickHouse (chDB); latency at half the "
           "worker's median rate.", "", "| measure | value |", "|---|---|"]
     md += [f"| {a} | {b} |" for a, b in rows]
     args.out.parent.mkdir(parents=True, exist_ok=True)
