@@ -36,7 +36,7 @@ import math
 import re
 import struct
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
 import fastavro
 
@@ -82,8 +82,7 @@ class EventCodec:
     def __init__(self, registry: SchemaRegistry | None = None, limits: Limits = Limits()) -> None:
         self.registry = registry or LocalSchemaRegistry()
         self.limits = limits
-        reader = latest_schema("llm_call")
-        self._reader_json = reader
+        self._reader_json = reader = latest_schema("llm_call")
         # Timestamps are read as the epoch milliseconds the wire carries: fastavro's datetime
         # would only be turned back into milliseconds (and a value beyond datetime's range is an
         # out-of-range timestamp, for check_semantics to name, not a broken Avro body).
@@ -247,7 +246,7 @@ def added_fields(writer: Mapping[str, Any], reader: Mapping[str, Any]) -> tuple[
     """
     if writer.get("type") != "record" or reader.get("type") != "record" or writer.get("name") != reader.get("name"):
         return None
-    if "aliases" in json.dumps(reader):
+    if any("aliases" in node for node in _nodes(reader)):
         return None
     if not _named_types(writer["fields"]).items() <= _named_types(reader["fields"]).items():
         return None
@@ -261,18 +260,23 @@ def added_fields(writer: Mapping[str, Any], reader: Mapping[str, Any]) -> tuple[
     return tuple((f["name"], f["default"]) for f in missing)
 
 
-def _named_types(schema: Any, out: dict[str, str] | None = None) -> dict[str, str]:
-    """Every named type (record, enum, fixed) defined in ``schema``: name -> its JSON."""
-    out = {} if out is None else out
+def _nodes(schema: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object in a schema (fields, types, records), depth first."""
     if isinstance(schema, list):
-        for s in schema:
-            _named_types(s, out)
+        for item in schema:
+            yield from _nodes(item)
     elif isinstance(schema, dict):
-        if schema.get("type") in ("record", "enum", "fixed") and "name" in schema:
-            out[schema["name"]] = json.dumps(schema, sort_keys=True)
-        for v in schema.values():
-            _named_types(v, out)
-    return out
+        yield schema
+        for value in schema.values():
+            yield from _nodes(value)
+
+
+def _named_types(schema: Any) -> dict[str, str]:
+    """Every named type (record, enum, fixed) defined in ``schema``: name -> its JSON."""
+    return {
+        node["name"]: json.dumps(node, sort_keys=True)
+        for node in _nodes(schema) if node.get("type") in ("record", "enum", "fixed") and "name" in node
+    }
 
 
 def type_check(avro_type: Any) -> Callable[[Any], bool]:

@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import json
 
+import io
+
 import avro.schema
+import fastavro
 import pytest
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 
 from schemas import load_schema, local_schema_ids, schema_versions, subject_ids
-from streams.pipeline.codec import EventCodec
+from streams.devtools.generator import Generator
+from streams.pipeline.codec import HEADER, EventCodec, added_fields, without_timestamp_types
 
 VERSIONS = schema_versions("llm_call")
 
@@ -59,13 +63,6 @@ def test_data_written_with_v1_decodes_into_the_latest_shape_with_defaults():
 def test_older_writers_read_without_resolution_give_what_resolution_gives():
     """The codec reads an older writer's messages with the writer alone and adds the newer
     fields' defaults; that must equal Avro schema resolution into the latest schema."""
-    import io
-
-    import fastavro
-
-    from streams.devtools.generator import Generator
-    from streams.pipeline.codec import HEADER, added_fields, without_timestamp_types
-
     codec = EventCodec()
     latest = load_schema(VERSIONS[-1][1])
     reader = fastavro.parse_schema(without_timestamp_types(latest), _force=True)
@@ -79,8 +76,8 @@ def test_older_writers_read_without_resolution_give_what_resolution_gives():
         resolved = fastavro.schemaless_reader(buf, fastavro.parse_schema(without_timestamp_types(writer), _force=True), reader)
         assert codec.decode(msg.value).record == resolved
         checked.add(schema_id)
+    record = codec.decode(codec.encode_json({"event_id": "e", "timestamp_ms": 5, "service_name": "s", "request_model": "m"})).record
     for schema_id in set(subject_ids()) - checked:  # versions the generator no longer writes
-        record = codec.decode(codec.encode_json({"event_id": "e", "timestamp_ms": 5, "service_name": "s", "request_model": "m"})).record
         fields = {f["name"] for f in codec.registry.get(schema_id)["fields"]}
         old = codec.encode_confluent({k: v for k, v in record.items() if k in fields}, schema_id=schema_id)
         assert codec.decode(old).record == record
@@ -89,8 +86,6 @@ def test_older_writers_read_without_resolution_give_what_resolution_gives():
 
 
 def test_a_writer_that_differs_in_more_than_added_fields_is_resolved():
-    from streams.pipeline.codec import added_fields
-
     latest = load_schema(VERSIONS[-1][1])
     fields = latest["fields"]
     assert next(f["type"] for f in fields if f["name"] == "input_tokens") != "int"
