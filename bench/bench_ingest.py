@@ -56,6 +56,19 @@ async def fill_topic(bootstrap: str, topic: str, n: int) -> None:
         await producer.stop()
 
 
+def bare_decode(raw: bytes, registry: LocalSchemaRegistry, writers: dict) -> None:
+    """The bare consumer's whole work on one message: fastavro with the writer schema, or json.loads."""
+    if raw[0] == 0:
+        _, sid = struct.unpack_from(">bI", raw)
+        if sid not in writers:
+            writers[sid] = fastavro.parse_schema(registry.get(sid))
+        buf = io.BytesIO(raw)
+        buf.seek(5)
+        fastavro.schemaless_reader(buf, writers[sid], None)
+    else:
+        json.loads(raw)
+
+
 async def baseline(bootstrap: str, topic: str, n: int) -> float:
     """Bare aiokafka consumer + fastavro (JSON via json.loads): events/s."""
     registry = LocalSchemaRegistry()
@@ -72,16 +85,7 @@ async def baseline(bootstrap: str, topic: str, n: int) -> float:
                 if t0 is None:
                     t0 = time.perf_counter()
                 for r in records:
-                    raw = r.value
-                    if raw[0] == 0:
-                        _, sid = struct.unpack_from(">bI", raw)
-                        if sid not in writers:
-                            writers[sid] = fastavro.parse_schema(registry.get(sid))
-                        buf = io.BytesIO(raw)
-                        buf.seek(5)
-                        fastavro.schemaless_reader(buf, writers[sid], None)
-                    else:
-                        json.loads(raw)
+                    bare_decode(r.value, registry, writers)
                     seen += 1
         return seen / (time.perf_counter() - t0)
     finally:

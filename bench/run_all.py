@@ -15,6 +15,7 @@ BENCHES = {
     "embeddings": ["bench_embeddings.py"],
     "detectors": ["bench_detectors.py"],
     "ingest": ["bench_ingest.py"],
+    "ingest_floor": ["bench_ingest_floor.py"],
     "pipeline": ["bench_pipeline.py"],
     "scale": ["bench_scale.py"],
     "repartition": ["bench_repartition.py"],
@@ -25,6 +26,7 @@ BENCHES = {
 }
 QUICK_ARGS = {
     "ingest": ["--events", "30000", "--repeats", "1", "--latency-seconds", "15"],
+    "ingest_floor": ["--events", "10000", "--repeats", "1"],
     "scale": ["--events", "600", "--workers", "1,2"],
     "dashboards": ["--rows", "1000000"],
     "detectors": ["--n", "100"],

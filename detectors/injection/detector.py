@@ -78,7 +78,7 @@ class InjectionDetector(Detector):
     """
 
     name = "injection"
-    version = "1.2.0"
+    version = "1.3.0"
 
     def __init__(
         self,

@@ -35,6 +35,7 @@ from detectors.injection.classifier import (
 )
 from detectors.injection.heuristics import FAMILIES, scan
 from detectors.injection.passages import strip_code
+from detectors.training.injection_synth import synthetic_rows
 from detectors.training.injection_folds import derived_corpus, derived_rules, rule_sources, without_rules
 from detectors.injection.similarity import CORPUS_PATH, load_corpus
 from detectors.metrics import binary_metrics
@@ -50,6 +51,13 @@ SIM_SCALE = 25.0
 # relative to the labelled benign rows.
 BACKGROUND_GLOB = str(Path(__file__).resolve().parents[3] / "shared" / "eval" / "drift_dev_*.jsonl")
 BACKGROUND_WEIGHT = 0.3
+# Project-written attacks and benign prompts in seven languages (detectors/training/injection_synth.py):
+# extra rows in every logistic fit (never for thresholds or metrics), each weighing this much
+# (a labelled row weighs about 1). Chosen by the honest leave-one-source-out folds among 0.1 / 0.25 /
+# 0.5 / 1.0: the best mean F1 over the two held-out sources that hold both classes (deepset 0.667,
+# InjecGuard 0.832 at 0.1; 0.685 / 0.800 at 0.25; 0.679 / 0.792 at 0.5; 0.688 / 0.780 at 1.0).
+SYNTH_WEIGHT = 0.1
+SYNTH_PER_LANGUAGE = 250
 
 
 def load_rows(path: Path) -> list[dict]:
@@ -120,8 +128,10 @@ def _folds(strata: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
     return [np.array(sorted(f)) for f in folds]
 
 
-def _fit_lr(x: np.ndarray, y: np.ndarray, c: float, mean: np.ndarray, scale: np.ndarray, bg: np.ndarray | None):
-    """Class-balanced logistic regression on standardised features (+ weighted background negatives)."""
+def _fit_lr(x: np.ndarray, y: np.ndarray, c: float, mean: np.ndarray, scale: np.ndarray, bg: np.ndarray | None,
+            synth: tuple[np.ndarray, np.ndarray] | None = None):
+    """Class-balanced logistic regression on standardised features (+ weighted background negatives
+    and synthetic rows)."""
     from sklearn.linear_model import LogisticRegression
 
     n1, n0 = max(1, int(y.sum())), max(1, int((y == 0).sum()))
@@ -131,6 +141,9 @@ def _fit_lr(x: np.ndarray, y: np.ndarray, c: float, mean: np.ndarray, scale: np.
         # background rows share BACKGROUND_WEIGHT x the total weight of the labelled benign rows
         wb = np.full(len(bg), BACKGROUND_WEIGHT * (len(y) / 2) / len(bg))
         xs, y, w = np.vstack([xs, (bg - mean) / scale]), np.r_[y, np.zeros(len(bg), int)], np.r_[w, wb]
+    if synth is not None and len(synth[0]) and SYNTH_WEIGHT > 0:
+        sx, sy = synth
+        xs, y, w = np.vstack([xs, (sx - mean) / scale]), np.r_[y, sy], np.r_[w, np.full(len(sy), SYNTH_WEIGHT)]
     return LogisticRegression(C=c, max_iter=5000, random_state=SEED).fit(xs, y, sample_weight=w)
 
 
@@ -157,8 +170,9 @@ def _pick_threshold(y: np.ndarray, p: np.ndarray, max_fpr: float) -> float:
 
 
 def fit_pipeline(x: np.ndarray, y: np.ndarray, strata: np.ndarray, maxsim: np.ndarray, max_fpr: float,
-                 bg: np.ndarray | None = None) -> LogisticModel:
-    """Everything the detector learns from labelled rows, using only these rows (+ background negatives)."""
+                 bg: np.ndarray | None = None, synth: tuple[np.ndarray, np.ndarray] | None = None) -> LogisticModel:
+    """Everything the detector learns from labelled rows, using only these rows (+ background
+    negatives and synthetic rows, which weigh in the fit alone)."""
     inner = _folds(strata, 5, SEED + 1)
     best_c, best_loss, best_oof = C_GRID[0], np.inf, None
     for c in C_GRID:
@@ -166,14 +180,14 @@ def fit_pipeline(x: np.ndarray, y: np.ndarray, strata: np.ndarray, maxsim: np.nd
         for te in inner:
             tr = np.setdiff1d(np.arange(len(y)), te)
             mu, sd = _standardiser(x[tr])
-            oof[te] = _fit_lr(x[tr], y[tr], c, mu, sd, bg).predict_proba((x[te] - mu) / sd)[:, 1]
+            oof[te] = _fit_lr(x[tr], y[tr], c, mu, sd, bg, synth).predict_proba((x[te] - mu) / sd)[:, 1]
         p = np.clip(oof, 1e-6, 1 - 1e-6)
         loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
         if loss < best_loss:
             best_c, best_loss, best_oof = c, loss, oof
     threshold = _pick_threshold(y, best_oof, max_fpr)
     mu, sd = _standardiser(x)
-    lr = _fit_lr(x, y, best_c, mu, sd, bg)
+    lr = _fit_lr(x, y, best_c, mu, sd, bg, synth)
     sim_threshold = float(max(np.quantile(maxsim[y == 0], SIM_BENIGN_QUANTILE) + SIM_MARGIN, SIM_FLOOR))
     model = LogisticModel(
         coef=lr.coef_.ravel().astype(np.float64), intercept=float(lr.intercept_[0]),
@@ -214,6 +228,7 @@ def main() -> None:
     ap.add_argument("--no-save", action="store_true")
     ap.add_argument("--background", default=BACKGROUND_GLOB, help="glob of JSONL files whose prompts are extra benign rows")
     ap.add_argument("--no-background", action="store_true", help="fit on the labelled rows only")
+    ap.add_argument("--no-synthetic", action="store_true", help="leave out the project's synthetic rows (as 1.2.0 was fit)")
     args = ap.parse_args()
 
     rows = load_rows(args.data)
@@ -227,7 +242,8 @@ def main() -> None:
 
     cemb = default_embedder().encode([c["text"] for c in corpus])
     print(f"embedded {len(rows)} rows + {len(corpus)} corpus attacks in {time.time() - t0:.1f}s", flush=True)
-    x, parts = featurise([r["prompt"] for r in rows], emb, cemb)
+    texts = [r["prompt"] for r in rows]
+    x, parts = featurise(texts, emb, cemb)
     maxsim, nearest, hscore, abst = parts["maxsim"], parts["nearest"], parts["hscore"], parts["abstain"]
     bg_texts = [] if args.no_background else load_background(args.background)
     bg = None
@@ -239,6 +255,29 @@ def main() -> None:
     args.n_background = 0 if bg is None else len(bg)
     print(f"{len(bg_texts)} background benign prompts (weight {BACKGROUND_WEIGHT if bg_texts else 0})", flush=True)
     print(f"{abst.sum()} rows in an unsupported script (embedding layers abstain)")
+    synth_rows = [] if args.no_synthetic else synthetic_rows(SEED, SYNTH_PER_LANGUAGE)
+    synth_texts = [r["prompt"] for r in synth_rows]
+    synth_y = np.array([r["label"] for r in synth_rows], dtype=int)
+    synth_cache = None if args.cache is None else args.cache.with_name(args.cache.stem + ".synthetic.npy")
+    synth_emb = embed([strip_code(t) for t in synth_texts], synth_cache) if synth_rows else None
+
+    def synth_features(corpus_emb: np.ndarray, drop: frozenset[str] = frozenset(), held: np.ndarray | None = None):
+        """The synthetic rows' features; with ``held`` (test-row indices) the rows that share a
+        five-word sequence with, or paraphrase, a held-out row are left out, as corpus items are."""
+        if not synth_rows:
+            return None
+        keep = np.ones(len(synth_texts), bool)
+        if held is not None:
+            keep = ~derived_corpus(synth_texts, synth_emb, [texts[i] for i in held], emb[held])
+            synth_moved[sources[held[0]]] = int((~keep).sum())
+        kept = [t for t, k in zip(synth_texts, keep) if k]
+        return featurise(kept, synth_emb[keep], corpus_emb, drop)[0], synth_y[keep]
+
+    synth_moved: dict[str, int] = {}
+
+    synth = synth_features(cemb)
+    args.n_synthetic = (int(synth_y.sum()), int(len(synth_y) - synth_y.sum()))
+    print(f"{len(synth_rows)} synthetic rows (weight {SYNTH_WEIGHT if synth_rows else 0})", flush=True)
 
     # -------- stratified 5-fold CV over the whole pipeline
     oof = np.zeros(len(y))
@@ -248,7 +287,7 @@ def main() -> None:
     for k, te in enumerate(_folds(strata, 5, SEED)):
         tr = np.setdiff1d(np.arange(len(y)), te)
         tr = tr[~abst[tr]]
-        m = fit_pipeline(x[tr], y[tr], strata[tr], maxsim[tr], args.max_fpr, bg)
+        m = fit_pipeline(x[tr], y[tr], strata[tr], maxsim[tr], args.max_fpr, bg, synth)
         oof[te], oof_layer[te] = combine(m, x[te], hscore[te], maxsim[te], abst[te])
         oof_cls[te] = m.score(x[te]) * ~abst[te]
         thresholds.append(m.threshold)
@@ -269,7 +308,6 @@ def main() -> None:
             fired_by[("heuristic", "classifier", "similarity")[lay]] += 1
 
     # -------- leave-one-source-out, before (corpus and rules fixed) and after (honest folds)
-    texts = [r["prompt"] for r in rows]
     fired_on = rule_sources([scan(t) for t in texts], list(sources))
     project = project_attack_texts()
     project_fired = {n.split(":", 1)[-1] for t in project for n in scan(t).rules}
@@ -277,25 +315,25 @@ def main() -> None:
     for s in sorted(set(sources)):
         te = np.flatnonzero(sources == s)
         tr = np.flatnonzero((sources != s) & ~abst)
-        m = fit_pipeline(x[tr], y[tr], strata[tr], maxsim[tr], args.max_fpr, bg)
+        m = fit_pipeline(x[tr], y[tr], strata[tr], maxsim[tr], args.max_fpr, bg, synth)
         sc, _ = combine(m, x[te], hscore[te], maxsim[te], abst[te])
         loso[s] = binary_metrics(y[te], sc, 0.5)
         keep = ~derived_corpus([c["text"] for c in corpus], cemb, [texts[i] for i in te], emb[te])
         drop = derived_rules(s, fired_on, project_fired)
-        moved[s] = (int((~keep).sum()), sorted(drop))
+        moved[s] = (int((~keep).sum()), sorted(drop))  # synthetic rows moved: synth_moved[s]
         xf, pf = featurise(texts, emb, cemb[keep], drop)
         bgf = None
         if bg is not None:
             bgx_f, bgp_f = featurise(bg_texts, bg_emb, cemb[keep], drop)
             bgf = bgx_f[~bgp_f["abstain"]]
-        m = fit_pipeline(xf[tr], y[tr], strata[tr], pf["maxsim"][tr], args.max_fpr, bgf)
+        m = fit_pipeline(xf[tr], y[tr], strata[tr], pf["maxsim"][tr], args.max_fpr, bgf, synth_features(cemb[keep], drop, te))
         sc, _ = combine(m, xf[te], pf["hscore"][te], pf["maxsim"][te], abst[te])
         honest[s] = binary_metrics(y[te], sc, 0.5)
         print(f"LOSO {s}: before {loso[s]['f1']:.3f}/{loso[s]['fpr']:.3f} honest {honest[s]['f1']:.3f}/{honest[s]['fpr']:.3f}"
               f" ({moved[s][0]} corpus items, {len(moved[s][1])} rules moved to the fold)", flush=True)
 
     # -------- final fit on everything
-    final = fit_pipeline(x[~abst], y[~abst], strata[~abst], maxsim[~abst], args.max_fpr, bg)
+    final = fit_pipeline(x[~abst], y[~abst], strata[~abst], maxsim[~abst], args.max_fpr, bg, synth)
     if not args.no_save:
         final.save(args.out, C=np.float64(final.C), max_fpr=np.float64(args.max_fpr), seed=np.int64(SEED),
                    n_train=np.int64(len(y)), corpus_size=np.int64(len(corpus)))
@@ -328,9 +366,10 @@ def main() -> None:
         scan(r["prompt"])
     eps_heur = len(rows) / (time.time() - t)
 
-    args.honest, args.moved = honest, moved
+    args.honest, args.moved, args.synth_moved = honest, moved, synth_moved
     project_rows = load_rows(PROJECT_SET)
     args.project = evaluate_project(det, project_rows)
+    args.heldout = evaluate_project(det, load_rows(HELDOUT_SET), key="lang")
     report = render(overall, per_source, loso, layer_only, fired_by, thresholds, cs, sim_ts, final, args, len(corpus),
                     eps_batch, eps_single, eps_nocascade, eps_heur, y, sources, oof, rows, nearest, corpus, maxsim)
     args.report.write_text(report, encoding="utf-8")
@@ -338,6 +377,8 @@ def main() -> None:
 
 
 PROJECT_SET = ROOT / "detectors" / "data" / "injection_project_set.jsonl"
+#: written after the synthetic rows (injection_synth.py) and never used to fit or choose anything
+HELDOUT_SET = ROOT / "detectors" / "data" / "injection_heldout_set.jsonl"
 
 
 def project_attack_texts() -> list[str]:
@@ -346,8 +387,8 @@ def project_attack_texts() -> list[str]:
     return direct + [r["text"] for r in load_rows(ROOT / "detectors" / "data" / "indirect_attacks.jsonl")]
 
 
-def evaluate_project(det, rows: list[dict]) -> dict:
-    """The shipped detector on the project-written set: overall and per family (never used to fit)."""
+def evaluate_project(det, rows: list[dict], key: str = "family") -> dict:
+    """The shipped detector on a project-written set: overall and per ``key`` (never used to fit)."""
     from detectors.base import Event
 
     verdicts = det.detect_batch([Event(prompt=r["prompt"]) for r in rows])
@@ -355,10 +396,19 @@ def evaluate_project(det, rows: list[dict]) -> dict:
     s = np.array([v.score for v in verdicts])
     per: dict[str, list[int]] = {}
     for r, v in zip(rows, verdicts):
-        counts = per.setdefault(f"{r['family']} {'attack' if r['label'] else 'benign'}", [0, 0])
+        counts = per.setdefault(f"{r[key]} {'attack' if r['label'] else 'benign'}", [0, 0])
         counts[0] += int(v.flagged)
         counts[1] += 1
     return {"all": binary_metrics(y, s, 0.5), "families": per}
+
+
+def project_section(title: str, path: Path, name: str, result: dict, per: str, head: str, row, about: str) -> list[str]:
+    """The report's lines for one project-written set: what it is, its metrics, flagged rows per ``per``."""
+    return [
+        f"## {title} (`{path.relative_to(ROOT)}`)", "", about, "", head, row(name, result["all"]), "",
+        f"Per {per} (flagged / rows): " + ", ".join(f"{f} {k}/{n}" for f, (k, n) in sorted(result["families"].items())) + ".",
+        "",
+    ]
 
 
 def render(overall, per_source, loso, layer_only, fired_by, thresholds, cs, sim_ts, final, args, n_corpus,
@@ -380,6 +430,10 @@ def render(overall, per_source, loso, layer_only, fired_by, thresholds, cs, sim_
         f" {args.n_background} background benign prompts (`{args.background}`, Alpaca-style instructions and GSM8K"
         f" questions) are extra negatives in every logistic fit at {BACKGROUND_WEIGHT:.0%} of the labelled-benign weight"
         " (never used for thresholds or metrics).",
+        f" {sum(args.n_synthetic)} project-written synthetic rows ({args.n_synthetic[0]} attacks, {args.n_synthetic[1]} benign;"
+        " seven languages, `detectors/training/injection_synth.py`) join every fit at weight"
+        f" {SYNTH_WEIGHT} each (never scored, never used for thresholds)." if sum(args.n_synthetic) else
+        " No synthetic rows (`--no-synthetic`).",
         "",
         "Every number below is out of sample: the logistic regression, its C (inner 5-fold CV), the classifier"
         f" threshold (max F1 with FPR <= {args.max_fpr:.0%} on inner out-of-fold probabilities) and the similarity threshold"
@@ -417,26 +471,25 @@ def render(overall, per_source, loso, layer_only, fired_by, thresholds, cs, sim_
         "",
         "Corpus items sharing a five-word sequence with a held-out row (or within cosine 0.9 of one) and rules that fire"
         " on the held-out source alone (and on none of the project's own attacks) are dropped from that fold, in training"
-        " and scoring (`detectors/training/injection_folds.py`). The table above is the *before*: corpus and rules fixed.",
+        " and scoring (`detectors/training/injection_folds.py`); synthetic rows that share a five-word sequence with a held-out"
+        " row (or paraphrase one) leave that fold's training too. The table above is the *before*: corpus and rules fixed.",
         "",
         head,
         *[row(s, m) for s, m in args.honest.items()],
         "",
-        "Moved per fold: " + "; ".join(f"{s}: {n} corpus items, {len(rules)} rules ({', '.join(rules[:6])}{', ...' if len(rules) > 6 else ''})"
+        "Moved per fold: " + "; ".join(f"{s}: {n} corpus items, {args.synth_moved.get(s, 0)} synthetic rows, {len(rules)} rules ({', '.join(rules[:6])}{', ...' if len(rules) > 6 else ''})"
                                        for s, (n, rules) in args.moved.items()) + ".",
         "",
-        "## Project-written set (`detectors/data/injection_project_set.jsonl`)",
-        "",
-        "Attacks written for this project (role-play, eleven languages, base64 / rot13 / hex / leetspeak / spaced /"
-        " Unicode-tag payloads, override, extraction) and benign hard negatives (role-play requests, security questions,"
-        " code questions with tracebacks, other languages). Never used to fit the classifier, but the rules written for"
-        " this round were written beside it, so read the heuristics' share as in-sample.",
-        "",
-        head,
-        row("project-written", args.project["all"]),
-        "",
-        "Per family (flagged / rows): " + ", ".join(f"{f} {k}/{n}" for f, (k, n) in sorted(args.project["families"].items())) + ".",
-        "",
+        *project_section("Project-written set", PROJECT_SET, "project-written", args.project, "family", head, row,
+                         "Attacks written for this project (role-play, eleven languages, base64 / rot13 / hex / leetspeak / spaced /"
+                         " Unicode-tag payloads, override, extraction) and benign hard negatives (role-play requests, security"
+                         " questions, code questions with tracebacks, other languages). Never used to fit the classifier, but the"
+                         " rules written for this round were written beside it, so read the heuristics' share as in-sample."),
+        *project_section("Project held-out set", HELDOUT_SET, "project-heldout", args.heldout, "language", head, row,
+                         "Attacks and benign prompts written after the synthetic training rows, in other words than theirs and in"
+                         " three languages they lack (Swedish, Polish, Turkish): role-play jailbreaks, hijacks after an ordinary"
+                         " question, overrides, extraction; benign role-play, security questions, code, and trigger words in their"
+                         " ordinary sense. Never used to fit or to choose anything."),
         "## Final model (fit on all rows)",
         "",
         f"C = {final.C}; probability threshold = {final.threshold:.4f}; similarity threshold = {final.sim_threshold:.4f}"

@@ -103,7 +103,7 @@ def test_attack_flagged_with_heuristic_layer_and_cascade(det):
     assert v.flagged and v.label == "heuristic" and v.evidence["layer"] == "heuristic"
     assert "override_previous_instructions" in v.evidence["rules"]
     assert v.evidence["embedding_skipped"] == "cascade"
-    assert v.detector == "injection" and v.version == "1.2.0" and 0.0 <= v.score <= 1.0
+    assert v.detector == "injection" and v.version == InjectionDetector.version == "1.3.0" and 0.0 <= v.score <= 1.0
 
 
 def test_no_cascade_runs_embedding_layers():
