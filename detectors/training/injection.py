@@ -219,6 +219,7 @@ def _fmt(v: float) -> str:
 
 
 def main() -> None:
+    global SYNTH_WEIGHT  # --synth-weight overrides the shipped choice for an experiment
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "eval" / "injection_dev.jsonl")
     ap.add_argument("--cache", type=Path, default=None, help="npy cache for the dev-set embeddings")
@@ -229,7 +230,11 @@ def main() -> None:
     ap.add_argument("--background", default=BACKGROUND_GLOB, help="glob of JSONL files whose prompts are extra benign rows")
     ap.add_argument("--no-background", action="store_true", help="fit on the labelled rows only")
     ap.add_argument("--no-synthetic", action="store_true", help="leave out the project's synthetic rows (as 1.2.0 was fit)")
+    ap.add_argument("--framed-synthetic", action="store_true",
+                    help="the not-shipped experiment: synthetic rows with framed requests (use with --no-save)")
+    ap.add_argument("--synth-weight", type=float, default=SYNTH_WEIGHT, help="weight of each synthetic row in the fits")
     args = ap.parse_args()
+    SYNTH_WEIGHT = args.synth_weight
 
     rows = load_rows(args.data)
     y = np.array([int(r["label"]) for r in rows])
@@ -255,7 +260,7 @@ def main() -> None:
     args.n_background = 0 if bg is None else len(bg)
     print(f"{len(bg_texts)} background benign prompts (weight {BACKGROUND_WEIGHT if bg_texts else 0})", flush=True)
     print(f"{abst.sum()} rows in an unsupported script (embedding layers abstain)")
-    synth_rows = [] if args.no_synthetic else synthetic_rows(SEED, SYNTH_PER_LANGUAGE)
+    synth_rows = [] if args.no_synthetic else synthetic_rows(SEED, SYNTH_PER_LANGUAGE, framed=args.framed_synthetic)
     synth_texts = [r["prompt"] for r in synth_rows]
     synth_y = np.array([r["label"] for r in synth_rows], dtype=int)
     synth_cache = None if args.cache is None else args.cache.with_name(args.cache.stem + ".synthetic.npy")
@@ -370,6 +375,7 @@ def main() -> None:
     project_rows = load_rows(PROJECT_SET)
     args.project = evaluate_project(det, project_rows)
     args.heldout = evaluate_project(det, load_rows(HELDOUT_SET), key="lang")
+    args.heldout_roleplay = evaluate_project(det, load_rows(HELDOUT_ROLEPLAY_SET), key="lang")
     report = render(overall, per_source, loso, layer_only, fired_by, thresholds, cs, sim_ts, final, args, len(corpus),
                     eps_batch, eps_single, eps_nocascade, eps_heur, y, sources, oof, rows, nearest, corpus, maxsim)
     args.report.write_text(report, encoding="utf-8")
@@ -379,6 +385,8 @@ def main() -> None:
 PROJECT_SET = ROOT / "detectors" / "data" / "injection_project_set.jsonl"
 #: written after the synthetic rows (injection_synth.py) and never used to fit or choose anything
 HELDOUT_SET = ROOT / "detectors" / "data" / "injection_heldout_set.jsonl"
+#: role-play and framed jailbreaks, each with a benign twin in the same framing; never fitted on
+HELDOUT_ROLEPLAY_SET = ROOT / "detectors" / "data" / "injection_heldout_roleplay.jsonl"
 
 
 def project_attack_texts() -> list[str]:
@@ -490,6 +498,12 @@ def render(overall, per_source, loso, layer_only, fired_by, thresholds, cs, sim_
                          " three languages they lack (Swedish, Polish, Turkish): role-play jailbreaks, hijacks after an ordinary"
                          " question, overrides, extraction; benign role-play, security questions, code, and trigger words in their"
                          " ordinary sense. Never used to fit or to choose anything."),
+        *project_section("Project held-out role-play set", HELDOUT_ROLEPLAY_SET, "project-heldout-roleplay",
+                         args.heldout_roleplay, "language", head, row,
+                         "Role-play and framed jailbreaks (TV characters, interactive stories, thought experiments, dual"
+                         " answers, a late relative, red-team mode) and a benign twin of each in the same framing, in eight"
+                         " languages, written after the synthetic rows. Never used to fit; it decided against shipping an"
+                         " experiment (framed requests in the synthetic rows, see BENCHMARKS.md)."),
         "## Final model (fit on all rows)",
         "",
         f"C = {final.C}; probability threshold = {final.threshold:.4f}; similarity threshold = {final.sim_threshold:.4f}"

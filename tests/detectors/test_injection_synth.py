@@ -34,3 +34,17 @@ def test_attacks_hold_an_order_in_their_own_language() -> None:
     for row in synth.synthetic_rows(seed=0, per_language=60):
         if row["label"] == 1 and row["family"] != "roleplay":
             assert any(o in row["prompt"] for o in synth.OVERRIDES[row["lang"]]), row
+
+
+def test_the_framed_experiment_takes_each_label_from_the_request() -> None:
+    """In the framed-request experiment, fiction around a harmless request is benign and around a
+    harmful one an attack, so the framing alone never decides the label; off by default."""
+    assert not any(r["family"] == "framed" for r in synth.synthetic_rows(seed=0, per_language=250))
+    rows = synth.synthetic_rows(seed=0, per_language=250, framed=True)
+    framings = [f.split("{ask}")[0] for f in synth.NEUTRAL_FRAMINGS["en"]]
+    framed = [r for r in rows if r["lang"] == "en" and any(r["prompt"].startswith(f) for f in framings)]
+    assert {r["label"] for r in framed} == {0, 1}
+    for r in framed:
+        assert r["label"] == int(any(a in r["prompt"] for a in synth.HARMFUL_ASKS["en"])), r
+    rule_breaking = [f.split("{ask}")[0] for fs in synth.RULE_BREAKING_FRAMINGS.values() for f in fs]
+    assert all(r["label"] == 1 for r in rows if any(r["prompt"].startswith(f) for f in rule_breaking))
