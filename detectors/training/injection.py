@@ -12,9 +12,11 @@ Steps:
    FPR <= ``--max-fpr``) and the similarity threshold as a benign-quantile of training
    similarities. The held-out fold is scored with the same combination the detector uses.
 3. Leave-one-source-out: train on all other sources, score the held-out source; then again with
-   honest folds (rules and corpus items derived from the held-out source dropped from its fold,
-   :mod:`detectors.training.injection_folds`). The project-written set is scored by the final model.
-   (Background benign prompts from the drift dev streams are extra negatives in every fit.)
+   honest folds (rules, corpus items and synthetic rows derived from the held-out source dropped
+   from its fold, :mod:`detectors.training.injection_folds`). The project-written and held-out
+   sets are scored by the final model. (Background benign prompts from the drift dev streams are
+   extra negatives in every fit; the synthetic rows of :mod:`detectors.training.injection_synth`
+   are extra rows in every fit, at ``SYNTH_WEIGHT`` each.)
 4. Fit on everything and save ``detectors/data/injection_classifier.npz``; write
    ``bench/results/injection.md``.
 """
@@ -98,6 +100,37 @@ def featurise(texts: list[str], emb: np.ndarray, cemb: np.ndarray,
         np.array([text_stats(strip_code(t)) for t in texts]), np.array([len(h.rules) for h in heur]), top_k_mean(sims),
     )
     return x, parts
+
+
+class Synthetic:
+    """The project's synthetic rows (:mod:`detectors.training.injection_synth`), embedded once."""
+
+    def __init__(self, texts: list[str], y: np.ndarray, emb: np.ndarray) -> None:
+        self.texts, self.y, self.emb = texts, y, emb
+
+    @classmethod
+    def load(cls, cache: Path | None, framed: bool = False) -> "Synthetic":
+        rows = synthetic_rows(SEED, SYNTH_PER_LANGUAGE, framed=framed)
+        texts = [r["prompt"] for r in rows]
+        cached = None if cache is None else cache.with_name(cache.stem + ".synthetic.npy")
+        return cls(texts, np.array([r["label"] for r in rows], dtype=int), embed([strip_code(t) for t in texts], cached))
+
+    def counts(self) -> tuple[int, int]:
+        """(attacks, benign)."""
+        return int(self.y.sum()), int(len(self.y) - self.y.sum())
+
+    def features(self, corpus_emb: np.ndarray, drop: frozenset[str] = frozenset(),
+                 keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        keep = np.ones(len(self.texts), bool) if keep is None else keep
+        kept = [t for t, k in zip(self.texts, keep) if k]
+        return featurise(kept, self.emb[keep], corpus_emb, drop)[0], self.y[keep]
+
+    def fold_features(self, corpus_emb: np.ndarray, drop: frozenset[str], held_texts: list[str],
+                      held_emb: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], int]:
+        """Features for an honest fold: rows sharing a five-word sequence with, or paraphrasing, a
+        held-out row are left out, as corpus items are; also returns how many left."""
+        keep = ~derived_corpus(self.texts, self.emb, held_texts, held_emb)
+        return self.features(corpus_emb, drop, keep), int((~keep).sum())
 
 
 def load_background(pattern: str) -> list[str]:
@@ -260,29 +293,11 @@ def main() -> None:
     args.n_background = 0 if bg is None else len(bg)
     print(f"{len(bg_texts)} background benign prompts (weight {BACKGROUND_WEIGHT if bg_texts else 0})", flush=True)
     print(f"{abst.sum()} rows in an unsupported script (embedding layers abstain)")
-    synth_rows = [] if args.no_synthetic else synthetic_rows(SEED, SYNTH_PER_LANGUAGE, framed=args.framed_synthetic)
-    synth_texts = [r["prompt"] for r in synth_rows]
-    synth_y = np.array([r["label"] for r in synth_rows], dtype=int)
-    synth_cache = None if args.cache is None else args.cache.with_name(args.cache.stem + ".synthetic.npy")
-    synth_emb = embed([strip_code(t) for t in synth_texts], synth_cache) if synth_rows else None
-
-    def synth_features(corpus_emb: np.ndarray, drop: frozenset[str] = frozenset(), held: np.ndarray | None = None):
-        """The synthetic rows' features; with ``held`` (test-row indices) the rows that share a
-        five-word sequence with, or paraphrase, a held-out row are left out, as corpus items are."""
-        if not synth_rows:
-            return None
-        keep = np.ones(len(synth_texts), bool)
-        if held is not None:
-            keep = ~derived_corpus(synth_texts, synth_emb, [texts[i] for i in held], emb[held])
-            synth_moved[sources[held[0]]] = int((~keep).sum())
-        kept = [t for t, k in zip(synth_texts, keep) if k]
-        return featurise(kept, synth_emb[keep], corpus_emb, drop)[0], synth_y[keep]
-
+    synthetic = None if args.no_synthetic else Synthetic.load(args.cache, args.framed_synthetic)
+    synth = synthetic.features(cemb) if synthetic else None
     synth_moved: dict[str, int] = {}
-
-    synth = synth_features(cemb)
-    args.n_synthetic = (int(synth_y.sum()), int(len(synth_y) - synth_y.sum()))
-    print(f"{len(synth_rows)} synthetic rows (weight {SYNTH_WEIGHT if synth_rows else 0})", flush=True)
+    args.n_synthetic = synthetic.counts() if synthetic else (0, 0)
+    print(f"{sum(args.n_synthetic)} synthetic rows (weight {SYNTH_WEIGHT if synthetic else 0})", flush=True)
 
     # -------- stratified 5-fold CV over the whole pipeline
     oof = np.zeros(len(y))
@@ -331,7 +346,10 @@ def main() -> None:
         if bg is not None:
             bgx_f, bgp_f = featurise(bg_texts, bg_emb, cemb[keep], drop)
             bgf = bgx_f[~bgp_f["abstain"]]
-        m = fit_pipeline(xf[tr], y[tr], strata[tr], pf["maxsim"][tr], args.max_fpr, bgf, synth_features(cemb[keep], drop, te))
+        synth_f = None
+        if synthetic:
+            synth_f, synth_moved[s] = synthetic.fold_features(cemb[keep], drop, [texts[i] for i in te], emb[te])
+        m = fit_pipeline(xf[tr], y[tr], strata[tr], pf["maxsim"][tr], args.max_fpr, bgf, synth_f)
         sc, _ = combine(m, xf[te], pf["hscore"][te], pf["maxsim"][te], abst[te])
         honest[s] = binary_metrics(y[te], sc, 0.5)
         print(f"LOSO {s}: before {loso[s]['f1']:.3f}/{loso[s]['fpr']:.3f} honest {honest[s]['f1']:.3f}/{honest[s]['fpr']:.3f}"
