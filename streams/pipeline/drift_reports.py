@@ -67,7 +67,10 @@ class DriftReporter:
                 "n_alarms": r.n_alarms,
                 "tests": r.n_tests.get(signal) if is_text else None,
             }
-            report_id = hashlib.blake2b(f"{r.key}|{name}|{now.isoformat()}".encode(), digest_size=16).hexdigest()
+            # An alarm's id names the alarm (key, signal, its count), so a worker that took the key
+            # over and reports the same alarm again writes the same id, which storage keeps once.
+            identity = f"alarm {counts[tag]}" if drifted else now.isoformat()
+            report_id = hashlib.blake2b(f"{r.key}|{name}|{identity}".encode(), digest_size=16).hexdigest()
             rows.append([
                 report_id,
                 r.key[0],

@@ -64,3 +64,43 @@ class DuplicateGuard:
             parameters={"lo": min(stamps), "hi": max(stamps), "ids": sorted({row[self._event_id] for row in rows})},
         ).result_rows
         return {(*r[:-1], _instant(r[-1])) for r in result}
+
+
+class StoredIdGuard:
+    """Filters rows whose id column is repeated in the batch or already stored.
+
+    For tables whose rows carry an id that names what they say, not when they were written: a
+    drift alarm's report id is derived from its key, signal and alarm count, so the worker that
+    takes a partition over and reports the same alarm again writes the same id, and this guard
+    keeps the alarm counted once. The lookup covers ``horizon_days`` before the batch's oldest row
+    (a re-report follows the original within minutes).
+    """
+
+    def __init__(self, client: Any, table: str, column_names: Sequence[str], id_column: str, time_column: str,
+                 horizon_days: int = 7) -> None:
+        self.client = client
+        self.table = table
+        self.id_column, self.time_column = id_column, time_column
+        self._id = list(column_names).index(id_column)
+        self._time = list(column_names).index(time_column)
+        self.horizon_days = horizon_days
+        self.dropped = 0
+
+    def filter(self, rows: list[list[Any]]) -> list[list[Any]]:
+        unique: dict[Any, list[Any]] = {}
+        for row in rows:
+            unique.setdefault(row[self._id], row)
+        stored = self._stored(list(unique.values())) if unique else set()
+        kept = [row for key, row in unique.items() if key not in stored]
+        self.dropped = len(rows) - len(kept)
+        return kept
+
+    def _stored(self, rows: list[list[Any]]) -> set[Any]:
+        lo = min(row[self._time] for row in rows)
+        result = self.client.query(
+            f"SELECT DISTINCT {self.id_column} FROM {self.table} "
+            f"WHERE {self.time_column} >= {{lo:DateTime64(3, 'UTC')}} - INTERVAL {int(self.horizon_days)} DAY "
+            f"AND {self.id_column} IN {{ids:Array(String)}}",
+            parameters={"lo": lo, "ids": sorted({row[self._id] for row in rows})},
+        ).result_rows
+        return {r[0] for r in result}

@@ -26,7 +26,7 @@ import struct
 import time
 from typing import Any, Callable, Sequence
 
-from streams.storage.duplicate_guard import DuplicateGuard
+from streams.storage.duplicate_guard import DuplicateGuard, StoredIdGuard
 from streams.storage.replay_guard import ReplayGuard
 from streams.storage.rollup_repair import RollupRepair
 
@@ -50,6 +50,10 @@ DATA_ERROR_CODES = frozenset({
     407,  # DECIMAL_OVERFLOW
 })
 _CODE = re.compile(r"\bCode: (\d+)\b")
+
+#: Tables whose rows are identified by an id column (and a time column to bound the lookup):
+#: a row whose id is already stored is dropped (see StoredIdGuard).
+UNIQUE_IDS: dict[str, tuple[str, str]] = {"drift_reports": ("report_id", "window_end")}
 
 
 def is_data_error(exc: BaseException) -> bool:
@@ -111,7 +115,11 @@ class ClickHouseSink:
             RollupRepair(client, table) if self.guard is not None and "timestamp" in self.column_names else None
         )
         # With dedup_key set, an event already stored (or repeated in the batch) is dropped too.
-        self.dedup = DuplicateGuard(client, table, self.column_names, dedup_key) if dedup_key is not None else None
+        self.dedup: DuplicateGuard | StoredIdGuard | None = (
+            DuplicateGuard(client, table, self.column_names, dedup_key) if dedup_key is not None else None
+        )
+        if self.dedup is None and table in UNIQUE_IDS:
+            self.dedup = StoredIdGuard(client, table, self.column_names, *UNIQUE_IDS[table])
         self.duplicates_dropped = 0  # by the last flush
         #: time.monotonic() of the first failure of the insert being retried now, else None
         self.failing_since: float | None = None
