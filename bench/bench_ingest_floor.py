@@ -60,10 +60,11 @@ def messages(n: int) -> list[RawMessage]:
             for i, m in enumerate(gen.messages(n, malformed_ratio=0.0, json_ratio=0.2, clock_ms=lambda: now))]
 
 
-def cpu_us_per(n: int, work) -> float:
+def cpu_us_per(n: int, work) -> tuple[float, object]:
+    """CPU µs per item of ``work()`` over ``n`` items, and what it returned."""
     t = time.process_time()
-    work()
-    return (time.process_time() - t) / n * 1e6
+    result = work()
+    return (time.process_time() - t) / n * 1e6, result
 
 
 def decode_all(msgs: list[RawMessage]) -> None:
@@ -78,10 +79,9 @@ def stages(msgs: list[RawMessage], batch_size: int, redact: str) -> dict[str, fl
     n = len(msgs)
     proc = IngestProcessor(EventCodec(), "llm.calls", Redactor.from_names(redact))
     proc.process(msgs[:200])  # warm the writer-schema plans
-    out = {"decode only": cpu_us_per(n, lambda: decode_all(msgs))}
-    holder = {}
-    out["process"] = cpu_us_per(n, lambda: holder.setdefault("rows", proc.process(msgs).rows))
-    rows = holder["rows"]
+    out = {"decode only": cpu_us_per(n, lambda: decode_all(msgs))[0]}
+    out["process"], batch = cpu_us_per(n, lambda: proc.process(msgs))
+    rows = batch.rows
     with tempfile.TemporaryDirectory(prefix="llmwatch-floor-") as tmp:
         client = connect(f"chdb://{tmp}/ch")
         migrate(client)
@@ -101,12 +101,12 @@ def stages(msgs: list[RawMessage], batch_size: int, redact: str) -> dict[str, fl
 
         client._backend._run = timed_insert  # noqa: SLF001
         batches = [rows[i:i + batch_size] for i in range(0, n, batch_size)]
-        insert = cpu_us_per(n, lambda: [sink.write(b) for b in batches])
+        insert, _ = cpu_us_per(n, lambda: [sink.write(b) for b in batches])
         out["insert: engine (chDB)"] = engine / n * 1e6
         out["insert: serialisation (clickhouse-connect)"] = insert - out["insert: engine (chDB)"]
         client._backend._run = real_query  # noqa: SLF001
         guard = DuplicateGuard(client, "llm_calls", sink.column_names)
-        out["duplicate guard"] = cpu_us_per(n, lambda: [guard.filter(b) for b in batches])
+        out["duplicate guard"], _ = cpu_us_per(n, lambda: [guard.filter(b) for b in batches])
         client.close()
     return out
 

@@ -23,6 +23,7 @@ Steps:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from collections import defaultdict
@@ -102,31 +103,38 @@ def featurise(texts: list[str], emb: np.ndarray, cemb: np.ndarray,
     return x, parts
 
 
+#: Synthetic rows as a fit takes them: features, labels, the weight of each row.
+SynthRows = tuple[np.ndarray, np.ndarray, float]
+
+
 class Synthetic:
     """The project's synthetic rows (:mod:`detectors.training.injection_synth`), embedded once."""
 
-    def __init__(self, texts: list[str], y: np.ndarray, emb: np.ndarray) -> None:
-        self.texts, self.y, self.emb = texts, y, emb
+    def __init__(self, texts: list[str], y: np.ndarray, emb: np.ndarray, weight: float = SYNTH_WEIGHT) -> None:
+        self.texts, self.y, self.emb, self.weight = texts, y, emb, weight
 
     @classmethod
-    def load(cls, cache: Path | None, framed: bool = False) -> "Synthetic":
+    def load(cls, cache: Path | None, framed: bool = False, weight: float = SYNTH_WEIGHT) -> "Synthetic":
         rows = synthetic_rows(SEED, SYNTH_PER_LANGUAGE, framed=framed)
         texts = [r["prompt"] for r in rows]
-        cached = None if cache is None else cache.with_name(cache.stem + ".synthetic.npy")
-        return cls(texts, np.array([r["label"] for r in rows], dtype=int), embed([strip_code(t) for t in texts], cached))
+        # the cache is named by the rows' content: a changed generator never reads stale embeddings
+        digest = hashlib.blake2b("\x00".join(texts).encode(), digest_size=6).hexdigest()
+        cached = None if cache is None else cache.with_name(f"{cache.stem}.synthetic-{digest}.npy")
+        y = np.array([r["label"] for r in rows], dtype=int)
+        return cls(texts, y, embed([strip_code(t) for t in texts], cached), weight)
 
     def counts(self) -> tuple[int, int]:
         """(attacks, benign)."""
         return int(self.y.sum()), int(len(self.y) - self.y.sum())
 
     def features(self, corpus_emb: np.ndarray, drop: frozenset[str] = frozenset(),
-                 keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 keep: np.ndarray | None = None) -> SynthRows:
         keep = np.ones(len(self.texts), bool) if keep is None else keep
         kept = [t for t, k in zip(self.texts, keep) if k]
-        return featurise(kept, self.emb[keep], corpus_emb, drop)[0], self.y[keep]
+        return featurise(kept, self.emb[keep], corpus_emb, drop)[0], self.y[keep], self.weight
 
     def fold_features(self, corpus_emb: np.ndarray, drop: frozenset[str], held_texts: list[str],
-                      held_emb: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], int]:
+                      held_emb: np.ndarray) -> tuple[SynthRows, int]:
         """Features for an honest fold: rows sharing a five-word sequence with, or paraphrasing, a
         held-out row are left out, as corpus items are; also returns how many left."""
         keep = ~derived_corpus(self.texts, self.emb, held_texts, held_emb)
@@ -162,7 +170,7 @@ def _folds(strata: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
 
 
 def _fit_lr(x: np.ndarray, y: np.ndarray, c: float, mean: np.ndarray, scale: np.ndarray, bg: np.ndarray | None,
-            synth: tuple[np.ndarray, np.ndarray] | None = None):
+            synth: SynthRows | None = None):
     """Class-balanced logistic regression on standardised features (+ weighted background negatives
     and synthetic rows)."""
     from sklearn.linear_model import LogisticRegression
@@ -174,9 +182,9 @@ def _fit_lr(x: np.ndarray, y: np.ndarray, c: float, mean: np.ndarray, scale: np.
         # background rows share BACKGROUND_WEIGHT x the total weight of the labelled benign rows
         wb = np.full(len(bg), BACKGROUND_WEIGHT * (len(y) / 2) / len(bg))
         xs, y, w = np.vstack([xs, (bg - mean) / scale]), np.r_[y, np.zeros(len(bg), int)], np.r_[w, wb]
-    if synth is not None and len(synth[0]) and SYNTH_WEIGHT > 0:
-        sx, sy = synth
-        xs, y, w = np.vstack([xs, (sx - mean) / scale]), np.r_[y, sy], np.r_[w, np.full(len(sy), SYNTH_WEIGHT)]
+    if synth is not None and len(synth[1]) and synth[2] > 0:
+        sx, sy, sw = synth
+        xs, y, w = np.vstack([xs, (sx - mean) / scale]), np.r_[y, sy], np.r_[w, np.full(len(sy), sw)]
     return LogisticRegression(C=c, max_iter=5000, random_state=SEED).fit(xs, y, sample_weight=w)
 
 
@@ -203,7 +211,7 @@ def _pick_threshold(y: np.ndarray, p: np.ndarray, max_fpr: float) -> float:
 
 
 def fit_pipeline(x: np.ndarray, y: np.ndarray, strata: np.ndarray, maxsim: np.ndarray, max_fpr: float,
-                 bg: np.ndarray | None = None, synth: tuple[np.ndarray, np.ndarray] | None = None) -> LogisticModel:
+                 bg: np.ndarray | None = None, synth: SynthRows | None = None) -> LogisticModel:
     """Everything the detector learns from labelled rows, using only these rows (+ background
     negatives and synthetic rows, which weigh in the fit alone)."""
     inner = _folds(strata, 5, SEED + 1)
@@ -252,7 +260,6 @@ def _fmt(v: float) -> str:
 
 
 def main() -> None:
-    global SYNTH_WEIGHT  # --synth-weight overrides the shipped choice for an experiment
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "eval" / "injection_dev.jsonl")
     ap.add_argument("--cache", type=Path, default=None, help="npy cache for the dev-set embeddings")
@@ -267,7 +274,6 @@ def main() -> None:
                     help="the not-shipped experiment: synthetic rows with framed requests (use with --no-save)")
     ap.add_argument("--synth-weight", type=float, default=SYNTH_WEIGHT, help="weight of each synthetic row in the fits")
     args = ap.parse_args()
-    SYNTH_WEIGHT = args.synth_weight
 
     rows = load_rows(args.data)
     y = np.array([int(r["label"]) for r in rows])
@@ -293,11 +299,10 @@ def main() -> None:
     args.n_background = 0 if bg is None else len(bg)
     print(f"{len(bg_texts)} background benign prompts (weight {BACKGROUND_WEIGHT if bg_texts else 0})", flush=True)
     print(f"{abst.sum()} rows in an unsupported script (embedding layers abstain)")
-    synthetic = None if args.no_synthetic else Synthetic.load(args.cache, args.framed_synthetic)
+    synthetic = None if args.no_synthetic else Synthetic.load(args.cache, args.framed_synthetic, args.synth_weight)
     synth = synthetic.features(cemb) if synthetic else None
-    synth_moved: dict[str, int] = {}
     args.n_synthetic = synthetic.counts() if synthetic else (0, 0)
-    print(f"{sum(args.n_synthetic)} synthetic rows (weight {SYNTH_WEIGHT if synthetic else 0})", flush=True)
+    print(f"{sum(args.n_synthetic)} synthetic rows (weight {args.synth_weight if synthetic else 0})", flush=True)
 
     # -------- stratified 5-fold CV over the whole pipeline
     oof = np.zeros(len(y))
@@ -340,20 +345,20 @@ def main() -> None:
         loso[s] = binary_metrics(y[te], sc, 0.5)
         keep = ~derived_corpus([c["text"] for c in corpus], cemb, [texts[i] for i in te], emb[te])
         drop = derived_rules(s, fired_on, project_fired)
-        moved[s] = (int((~keep).sum()), sorted(drop))  # synthetic rows moved: synth_moved[s]
         xf, pf = featurise(texts, emb, cemb[keep], drop)
         bgf = None
         if bg is not None:
             bgx_f, bgp_f = featurise(bg_texts, bg_emb, cemb[keep], drop)
             bgf = bgx_f[~bgp_f["abstain"]]
-        synth_f = None
+        synth_f, synth_out = None, 0
         if synthetic:
-            synth_f, synth_moved[s] = synthetic.fold_features(cemb[keep], drop, [texts[i] for i in te], emb[te])
+            synth_f, synth_out = synthetic.fold_features(cemb[keep], drop, [texts[i] for i in te], emb[te])
+        moved[s] = (int((~keep).sum()), synth_out, sorted(drop))
         m = fit_pipeline(xf[tr], y[tr], strata[tr], pf["maxsim"][tr], args.max_fpr, bgf, synth_f)
         sc, _ = combine(m, xf[te], pf["hscore"][te], pf["maxsim"][te], abst[te])
         honest[s] = binary_metrics(y[te], sc, 0.5)
         print(f"LOSO {s}: before {loso[s]['f1']:.3f}/{loso[s]['fpr']:.3f} honest {honest[s]['f1']:.3f}/{honest[s]['fpr']:.3f}"
-              f" ({moved[s][0]} corpus items, {len(moved[s][1])} rules moved to the fold)", flush=True)
+              f" ({moved[s][0]} corpus items, {len(moved[s][2])} rules moved to the fold)", flush=True)
 
     # -------- final fit on everything
     final = fit_pipeline(x[~abst], y[~abst], strata[~abst], maxsim[~abst], args.max_fpr, bg, synth)
@@ -389,7 +394,7 @@ def main() -> None:
         scan(r["prompt"])
     eps_heur = len(rows) / (time.time() - t)
 
-    args.honest, args.moved, args.synth_moved = honest, moved, synth_moved
+    args.honest, args.moved = honest, moved
     project_rows = load_rows(PROJECT_SET)
     args.project = evaluate_project(det, project_rows)
     args.heldout = evaluate_project(det, load_rows(HELDOUT_SET), key="lang")
@@ -458,7 +463,7 @@ def render(overall, per_source, loso, layer_only, fired_by, thresholds, cs, sim_
         " (never used for thresholds or metrics).",
         f" {sum(args.n_synthetic)} project-written synthetic rows ({args.n_synthetic[0]} attacks, {args.n_synthetic[1]} benign;"
         " seven languages, `detectors/training/injection_synth.py`) join every fit at weight"
-        f" {SYNTH_WEIGHT} each (never scored, never used for thresholds)." if sum(args.n_synthetic) else
+        f" {args.synth_weight} each (never scored, never used for thresholds)." if sum(args.n_synthetic) else
         " No synthetic rows (`--no-synthetic`).",
         "",
         "Every number below is out of sample: the logistic regression, its C (inner 5-fold CV), the classifier"
@@ -503,8 +508,8 @@ def render(overall, per_source, loso, layer_only, fired_by, thresholds, cs, sim_
         head,
         *[row(s, m) for s, m in args.honest.items()],
         "",
-        "Moved per fold: " + "; ".join(f"{s}: {n} corpus items, {args.synth_moved.get(s, 0)} synthetic rows, {len(rules)} rules ({', '.join(rules[:6])}{', ...' if len(rules) > 6 else ''})"
-                                       for s, (n, rules) in args.moved.items()) + ".",
+        "Moved per fold: " + "; ".join(f"{s}: {n} corpus items, {n_synth} synthetic rows, {len(rules)} rules ({', '.join(rules[:6])}{', ...' if len(rules) > 6 else ''})"
+                                       for s, (n, n_synth, rules) in args.moved.items()) + ".",
         "",
         *project_section("Project-written set", PROJECT_SET, "project-written", args.project, "family", head, row,
                          "Attacks written for this project (role-play, eleven languages, base64 / rot13 / hex / leetspeak / spaced /"

@@ -28,7 +28,30 @@ def _instant(value: Any) -> Any:
     return value
 
 
-class DuplicateGuard:
+class _KeyGuard:
+    """Drops rows whose ``key`` is repeated in the batch or already stored (one ``_stored``
+    lookup per batch); subclasses say what the key is and how to look it up."""
+
+    dropped = 0  # rows dropped by the last filter()
+
+    def key(self, row: list[Any]) -> Any:
+        raise NotImplementedError
+
+    def _stored(self, rows: list[list[Any]]) -> set[Any]:
+        raise NotImplementedError
+
+    def filter(self, rows: list[list[Any]]) -> list[list[Any]]:
+        """The rows whose key is neither earlier in ``rows`` nor stored already."""
+        unique: dict[Any, list[Any]] = {}
+        for row in rows:
+            unique.setdefault(self.key(row), row)
+        stored = self._stored(list(unique.values())) if unique else set()
+        kept = [row for key, row in unique.items() if key not in stored]
+        self.dropped = len(rows) - len(kept)
+        return kept
+
+
+class DuplicateGuard(_KeyGuard):
     """Filters rows whose (event_id, *extra_key, timestamp) is repeated in the batch or stored."""
 
     def __init__(self, client: Any, table: str, column_names: Sequence[str], extra_key: Sequence[str] = ()) -> None:
@@ -44,16 +67,6 @@ class DuplicateGuard:
     def key(self, row: list[Any]) -> tuple:
         return (*(row[i] for i in self._columns[:-1]), _instant(row[self._timestamp]))
 
-    def filter(self, rows: list[list[Any]]) -> list[list[Any]]:
-        """The rows whose event is neither earlier in ``rows`` nor stored already."""
-        unique: dict[tuple, list[Any]] = {}
-        for row in rows:
-            unique.setdefault(self.key(row), row)
-        stored = self._stored(list(unique.values())) if unique else set()
-        kept = [row for key, row in unique.items() if key not in stored]
-        self.dropped = len(rows) - len(kept)
-        return kept
-
     def _stored(self, rows: list[list[Any]]) -> set[tuple]:
         stamps = [row[self._timestamp] for row in rows]
         columns = ", ".join(("event_id", *self.extra_key, "timestamp"))
@@ -66,7 +79,7 @@ class DuplicateGuard:
         return {(*r[:-1], _instant(r[-1])) for r in result}
 
 
-class StoredIdGuard:
+class StoredIdGuard(_KeyGuard):
     """Filters rows whose id column is repeated in the batch or already stored.
 
     For tables whose rows carry an id that names what they say, not when they were written: a
@@ -86,14 +99,8 @@ class StoredIdGuard:
         self.horizon_days = horizon_days
         self.dropped = 0
 
-    def filter(self, rows: list[list[Any]]) -> list[list[Any]]:
-        unique: dict[Any, list[Any]] = {}
-        for row in rows:
-            unique.setdefault(row[self._id], row)
-        stored = self._stored(list(unique.values())) if unique else set()
-        kept = [row for key, row in unique.items() if key not in stored]
-        self.dropped = len(rows) - len(kept)
-        return kept
+    def key(self, row: list[Any]) -> Any:
+        return row[self._id]
 
     def _stored(self, rows: list[list[Any]]) -> set[Any]:
         lo = min(row[self._time] for row in rows)
@@ -101,6 +108,6 @@ class StoredIdGuard:
             f"SELECT DISTINCT {self.id_column} FROM {self.table} "
             f"WHERE {self.time_column} >= {{lo:DateTime64(3, 'UTC')}} - INTERVAL {int(self.horizon_days)} DAY "
             f"AND {self.id_column} IN {{ids:Array(String)}}",
-            parameters={"lo": lo, "ids": sorted({row[self._id] for row in rows})},
+            parameters={"lo": lo, "ids": sorted({self.key(row) for row in rows})},
         ).result_rows
         return {r[0] for r in result}

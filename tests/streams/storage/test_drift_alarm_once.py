@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Iterator
 
-import pytest
 
 from detectors.drift.detector import DriftReport
-from streams.config import Settings
 from streams.pipeline.drift_reports import DRIFT_REPORT_COLUMNS, DriftReporter
 from streams.worker.services import Services
 
@@ -30,16 +27,6 @@ class OneKey:
         return DriftReport(key=key, n_events=500, policy="sliding", reference_sizes={}, current_sizes={}, p_values={},
                            statistics={}, n_tests={}, n_alarms=0, last_alarm_index=None, last_alarm_signals=(),
                            scalar_alarms={"latency_ms": self.latency_alarms}, scalar_levels={"latency_ms": 900.0})
-
-
-@pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
-    svc = Services(Settings(home=str(tmp_path_factory.mktemp("drift-once"))))
-    asyncio.run(svc.open_clickhouse())
-    try:
-        yield svc
-    finally:
-        svc.client.close()
 
 
 def test_the_same_alarm_reported_by_two_owners_is_stored_once(services: Services) -> None:

@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from streams.config import Settings
 from streams.pipeline.detection import DETECTION_COLUMNS
 from streams.worker.services import Services
 from streams.storage.sink import ClickHouseSink
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
-
-
-@pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
-    svc = Services(Settings(home=str(tmp_path_factory.mktemp("group-commit"))))
-    asyncio.run(svc.open_clickhouse())
-    try:
-        yield svc
-    finally:
-        svc.client.close()
 
 
 def detection_row(detector: str, topic: str, offset: int, partition: int = 0) -> list[Any]:
